@@ -1,0 +1,55 @@
+# Baton: `make run` starts the local stack, `make test` runs the whole suite.
+# Both do all set-up on a fresh Debian machine: Debian packages, the virtualenv, npm packages.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := redis-server chromium espeak-ng sox
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint typecheck bench system-deps web-build clean
+
+run: system-deps $(VENV)/.installed web-build
+	$(PY) -m deploy.local
+
+test: system-deps $(VENV)/.installed web-build
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy
+
+bench: system-deps $(VENV)/.installed
+	$(PY) -m bench.history
+
+# Installs only what is missing, so a prepared machine pays nothing.
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+web-build:
+	@if [ -f web/package.json ]; then $(MAKE) --no-print-directory web/dist/.built; fi
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/.built: web/node_modules/.installed $(shell find web/src -type f 2>/dev/null) web/package.json
+	cd web && npm run build
+	touch $@
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist .pytest_cache .mypy_cache

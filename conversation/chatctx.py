@@ -1,0 +1,107 @@
+"""Conversion between the conversation log and a LiveKit `llm.ChatContext`, both ways.
+
+The only module of `conversation/` that imports LiveKit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from livekit.agents import llm
+
+from conversation.events import (
+    Channel,
+    Event,
+    MessageEvent,
+    Role,
+    StoredEvent,
+    ToolCallEvent,
+    ToolResultEvent,
+)
+from conversation.history import DEFAULT_BUDGET, HistoryBudget, Summarizer, select_history
+
+_BATON = "baton"
+"""Key in a chat item's `extra` that carries what the LLM roles cannot: channel, author, role."""
+
+_LLM_ROLE: dict[Role, llm.ChatRole] = {
+    Role.USER: "user", Role.ASSISTANT: "assistant", Role.HUMAN: "assistant", Role.SYSTEM: "system",
+}
+
+
+def to_chat_context(events: Sequence[StoredEvent], *, budget: HistoryBudget = DEFAULT_BUDGET,
+                    trimmed_before: int = 0, summarize: Summarizer | None = None,
+                    ) -> llm.ChatContext:
+    """Build the model's view of the log: stable ids, original timestamps, tool items.
+
+    Beyond the budget the oldest part becomes one summary item; nothing is dropped unsaid.
+    """
+    history = select_history(events, budget, trimmed_before=trimmed_before, summarize=summarize)
+    items: list[llm.ChatItem] = []
+    if history.summary is not None:
+        anchor = history.summarized[-1] if history.summarized else None
+        items.append(llm.ChatMessage(
+            id=f"summary-{anchor.event.event_id if anchor else 'trimmed'}",
+            role="system",
+            content=[history.summary],
+            created_at=anchor.event.at.timestamp() if anchor else 0.0,
+            extra={_BATON: {"summary": True}},
+        ))
+    items.extend(_item(stored.event) for stored in history.kept)
+    return llm.ChatContext(items)
+
+
+def _item(event: Event) -> llm.ChatItem:
+    created_at = event.at.timestamp()
+    if isinstance(event, MessageEvent):
+        text = event.text
+        if event.role is Role.HUMAN:
+            # The model must know a person, not itself, said this.
+            text = f"[Human agent{' ' + event.author if event.author else ''}] {text}"
+        return llm.ChatMessage(
+            id=event.event_id, role=_LLM_ROLE[event.role], content=[text],
+            interrupted=event.interrupted, created_at=created_at,
+            extra={_BATON: {"role": event.role.value, "channel": event.channel.value,
+                            "author": event.author, "text": event.text}},
+        )
+    if isinstance(event, ToolCallEvent):
+        return llm.FunctionCall(id=event.event_id, call_id=event.call_id, name=event.name,
+                                arguments=event.arguments, created_at=created_at,
+                                extra={_BATON: {"channel": event.channel.value}})
+    if isinstance(event, ToolResultEvent):
+        return llm.FunctionCallOutput(id=event.event_id, call_id=event.call_id, name=event.name,
+                                      output=event.output, is_error=event.is_error,
+                                      created_at=created_at)
+    raise TypeError(f"{event.kind} events are not model-visible")
+
+
+def event_from_item(item: llm.ChatItem, *, channel: Channel,
+                    author: str | None = None) -> Event | None:
+    """The log event for a chat item, with the item's id as event id so rewrites are no-ops.
+
+    Returns None for items that are not conversation (instructions, summaries, handoffs).
+    """
+    at = datetime.fromtimestamp(item.created_at, UTC)
+    if isinstance(item, llm.ChatMessage):
+        baton: dict[str, Any] = item.extra.get(_BATON, {})
+        if baton.get("summary") or item.role not in ("user", "assistant"):
+            return None
+        text = baton.get("text") or item.text_content
+        if not text:
+            return None
+        return MessageEvent(
+            event_id=item.id, at=at,
+            role=Role(baton.get("role", item.role)),
+            channel=Channel(baton.get("channel", channel.value)),
+            author=baton.get("author", author), text=text, interrupted=item.interrupted,
+        )
+    if isinstance(item, llm.FunctionCall):
+        baton = item.extra.get(_BATON, {})
+        return ToolCallEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
+                             arguments=item.arguments or "{}",
+                             channel=Channel(baton.get("channel", channel.value)))
+    if isinstance(item, llm.FunctionCallOutput):
+        return ToolResultEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
+                               output=item.output, is_error=item.is_error)
+    return None

@@ -1,0 +1,186 @@
+"""Typed events of the conversation log, one model per kind."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
+
+from conversation.errors import InvalidInput
+from conversation.ids import EVENT_ID_PATTERN, new_event_id
+
+MAX_TEXT_CHARS = 16_000
+MAX_TOOL_CHARS = 64_000
+TOOL_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+
+
+class Channel(StrEnum):
+    CHAT = "chat"
+    VOICE = "voice"
+    PHONE = "phone"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    HUMAN = "human"
+    SYSTEM = "system"
+
+
+class HandoffState(StrEnum):
+    REQUESTED = "requested"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    CONNECTED = "connected"
+    DECLINED = "declined"
+    FAILED = "failed"
+
+
+class HandoffFailure(StrEnum):
+    NOBODY_AVAILABLE = "nobody_available"
+    TIMED_OUT = "timed_out"
+    DECLINED = "declined"
+    CALL_FAILED = "call_failed"
+    VISITOR_LEFT = "visitor_left"
+
+
+class CallOutcome(StrEnum):
+    DIALING = "dialing"
+    ANSWERED = "answered"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    DECLINED = "declined"
+    FAILED = "failed"
+    ENDED = "ended"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _EventBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", use_enum_values=False)
+
+    event_id: str = Field(default_factory=new_event_id, pattern=EVENT_ID_PATTERN)
+    at: datetime = Field(default_factory=_now)
+
+    @field_validator("at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("timestamp must carry a time zone")
+        return value
+
+
+class MessageEvent(_EventBase):
+    kind: Literal["message"] = "message"
+    role: Role
+    channel: Channel
+    author: str | None = Field(default=None, max_length=128)
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    interrupted: bool = False
+
+
+class ToolCallEvent(_EventBase):
+    kind: Literal["tool_call"] = "tool_call"
+    call_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    arguments: str = Field(default="{}", max_length=MAX_TOOL_CHARS)
+    channel: Channel
+
+    @field_validator("arguments")
+    @classmethod
+    def _json_object(cls, value: str) -> str:
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"arguments must be JSON: {exc.msg}") from None
+        if not isinstance(parsed, dict):
+            raise ValueError("arguments must be a JSON object")
+        return value
+
+
+class ToolResultEvent(_EventBase):
+    kind: Literal["tool_result"] = "tool_result"
+    call_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(pattern=TOOL_NAME_PATTERN)
+    output: str = Field(max_length=MAX_TOOL_CHARS)
+    is_error: bool = False
+
+
+class ChannelSwitchEvent(_EventBase):
+    kind: Literal["channel_switch"] = "channel_switch"
+    from_channel: Channel | None = None
+    to_channel: Channel
+    trigger: str = Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class VerificationEvent(_EventBase):
+    kind: Literal["verification"] = "verification"
+    subject: str = Field(min_length=1, max_length=256)
+    method: str = Field(min_length=1, max_length=64)
+    verified_at: datetime
+
+
+class HandoffEvent(_EventBase):
+    kind: Literal["handoff"] = "handoff"
+    state: HandoffState
+    reason: HandoffFailure | None = None
+    target: str | None = Field(default=None, max_length=128)
+
+
+class CallEvent(_EventBase):
+    kind: Literal["call"] = "call"
+    outcome: CallOutcome
+    sip_status: int | None = Field(default=None, ge=100, le=699)
+    sip_reason: str | None = Field(default=None, max_length=128)
+
+
+Event = Annotated[
+    MessageEvent
+    | ToolCallEvent
+    | ToolResultEvent
+    | ChannelSwitchEvent
+    | VerificationEvent
+    | HandoffEvent
+    | CallEvent,
+    Field(discriminator="kind"),
+]
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+EVENT_KINDS = ("message", "tool_call", "tool_result", "channel_switch", "verification",
+               "handoff", "call")
+
+
+def parse_event(data: dict[str, Any]) -> Event:
+    """Validate untrusted event data, raising InvalidInput that names the field at fault."""
+    kind = data.get("kind")
+    if kind not in EVENT_KINDS:
+        raise InvalidInput("kind", f"unknown event kind {kind!r}; expected one of "
+                                   f"{', '.join(EVENT_KINDS)}")
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise invalid_input_from(exc) from None
+
+
+def invalid_input_from(exc: ValidationError) -> InvalidInput:
+    first = exc.errors()[0]
+    location = [str(part) for part in first["loc"]]
+    # A discriminated union puts the kind's tag first in the location; the field follows.
+    if location and location[0] in EVENT_KINDS:
+        location = location[1:]
+    return InvalidInput(".".join(location) or "event", first["msg"])
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event with its position in the log (the Redis stream id)."""
+
+    seq: str
+    event: Event

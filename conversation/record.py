@@ -1,0 +1,42 @@
+"""The conversation record: status, verified identity, current room and timestamps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Status(StrEnum):
+    CHAT = "chat"
+    VOICE = "voice"
+    PHONE = "phone"
+    HUMAN = "human"
+    CLOSED = "closed"
+
+
+class VerifiedIdentity(BaseModel):
+    """Who the chat side says the visitor is, and how it checked."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=256)
+    method: str = Field(min_length=1, max_length=64)
+    verified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    id: str
+    status: Status
+    identity: VerifiedIdentity | None
+    room: str | None
+    created_at: datetime
+    updated_at: datetime
+    schema_version: int
+    trimmed_events: int
+    """Events dropped from the front of the log by its length bound."""

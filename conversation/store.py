@@ -1,0 +1,295 @@
+"""The Redis store of conversations: record hash, event stream, dedup index and tool cache."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from conversation.errors import ConversationExists, ConversationNotFound, StoreUnavailable
+from conversation.events import EVENT_LIST_ADAPTER, Event, StoredEvent, VerificationEvent
+from conversation.ids import validate_conversation_id, validate_stream_id
+from conversation.record import SCHEMA_VERSION, Conversation, Status, VerifiedIdentity
+from conversation.toolcache import cache_field, canonical_arguments
+
+# Every script checks the record first, so a write to an unknown conversation changes nothing.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('EXISTS') end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3, #ARGV - 1))
+if ARGV[2] ~= '' then
+  local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[2], 'data', ARGV[1])
+  redis.call('HSET', KEYS[3], ARGV[2], seq)
+end
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
+return 1
+"""
+
+_APPEND = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
+local existing = redis.call('HGET', KEYS[3], ARGV[1])
+if existing then return {existing, 1} end
+local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[1], 'data', ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[1], seq)
+local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
+if excess > 0 then
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)) do
+    -- event_id is always the first field written, so its value is the entry's second item.
+    redis.call('HDEL', KEYS[3], entry[2][2])
+    redis.call('XDEL', KEYS[2], entry[1])
+  end
+  redis.call('HINCRBY', KEYS[1], 'trimmed_events', excess)
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+return {seq, 0}
+"""
+
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
+redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+return 1
+"""
+
+_CACHE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    seq: str
+    duplicate: bool
+    """True when an event with this event_id was already stored; nothing new was written."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    record: str
+    log: str
+    ids: str
+    tools: str
+
+    @classmethod
+    def of(cls, conversation_id: str) -> _Keys:
+        # The hash tag keeps one conversation's keys in one Redis Cluster slot, which the
+        # multi-key scripts need.
+        base = f"conv:{{{validate_conversation_id(conversation_id)}}}"
+        return cls(base, f"{base}:log", f"{base}:ids", f"{base}:tools")
+
+    def all(self) -> list[str]:
+        return [self.record, self.log, self.ids, self.tools]
+
+
+@contextlib.contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+class ConversationStore:
+    """Reads and writes conversations; every write is atomic and refreshes retention."""
+
+    def __init__(self, redis: aioredis.Redis, *, retention: timedelta = timedelta(days=30),
+                 max_events: int = 10_000) -> None:
+        if max_events < 1:
+            raise ValueError("max_events must be positive")
+        self.redis = redis
+        self.retention = retention
+        self.max_events = max_events
+        self._create = redis.register_script(_CREATE)
+        self._append = redis.register_script(_APPEND)
+        self._update = redis.register_script(_UPDATE)
+        self._cache = redis.register_script(_CACHE)
+
+    @property
+    def _ttl_ms(self) -> str:
+        return str(int(self.retention.total_seconds() * 1000))
+
+    async def create(self, conversation_id: str, *, identity: VerifiedIdentity | None = None,
+                     now: datetime | None = None) -> Conversation:
+        keys = _Keys.of(conversation_id)
+        moment = _iso(now or datetime.now(UTC))
+        fields: dict[str, str] = {
+            "status": Status.CHAT.value, "created_at": moment, "updated_at": moment,
+            "schema_version": str(SCHEMA_VERSION), "trimmed_events": "0", "room": "",
+        }
+        verification = ""
+        event_id = ""
+        if identity is not None:
+            fields |= {"subject": identity.subject, "method": identity.method,
+                       "verified_at": _iso(identity.verified_at)}
+            event = VerificationEvent(subject=identity.subject, method=identity.method,
+                                      verified_at=identity.verified_at)
+            verification, event_id = event.model_dump_json(), event.event_id
+        args = [verification, event_id, *_flatten(fields), self._ttl_ms]
+        with _redis_errors():
+            try:
+                await self._create(keys=keys.all(), args=args)
+            except ResponseError as exc:
+                if "EXISTS" in str(exc):
+                    raise ConversationExists(conversation_id) from None
+                raise
+        return await self.get(conversation_id)
+
+    async def get(self, conversation_id: str) -> Conversation:
+        keys = _Keys.of(conversation_id)
+        with _redis_errors():
+            raw = await self.redis.hgetall(keys.record)
+        if not raw:
+            raise ConversationNotFound(conversation_id)
+        return _record(conversation_id, {_text(k): _text(v) for k, v in raw.items()})
+
+    async def append(self, conversation_id: str, event: Event, *, status: Status | None = None,
+                     room: str | None = None) -> Appended:
+        """Append once per event_id; a retry with the same id returns the original position.
+
+        `status` and `room` are set on the record in the same atomic step, so a channel switch
+        and its event are never half-written.
+        """
+        keys = _Keys.of(conversation_id)
+        fields = {"updated_at": _iso(datetime.now(UTC))}
+        if status is not None:
+            fields["status"] = status.value
+        if room is not None:
+            fields["room"] = room
+        args = [event.event_id, event.model_dump_json(), str(self.max_events), self._ttl_ms,
+                *_flatten(fields)]
+        with _redis_errors():
+            try:
+                seq, duplicate = await self._append(keys=keys.all(), args=args)
+            except ResponseError as exc:
+                if "NOCONV" in str(exc):
+                    raise ConversationNotFound(conversation_id) from None
+                raise
+        return Appended(_text(seq), bool(duplicate))
+
+    async def update(self, conversation_id: str, *, status: Status | None = None,
+                     room: str | None = None) -> Conversation:
+        keys = _Keys.of(conversation_id)
+        fields = {"updated_at": _iso(datetime.now(UTC))}
+        if status is not None:
+            fields["status"] = status.value
+        if room is not None:
+            fields["room"] = room
+        with _redis_errors():
+            try:
+                await self._update(keys=keys.all(), args=[self._ttl_ms, *_flatten(fields)])
+            except ResponseError as exc:
+                if "NOCONV" in str(exc):
+                    raise ConversationNotFound(conversation_id) from None
+                raise
+        return await self.get(conversation_id)
+
+    async def read(self, conversation_id: str, *, after: str | None = None,
+                   count: int | None = None) -> list[StoredEvent]:
+        """Events in log order, optionally only those after the position `after`."""
+        keys = _Keys.of(conversation_id)
+        start = f"({validate_stream_id(after)}" if after else "-"
+        with _redis_errors():
+            entries = cast(_Entries, await self.redis.xrange(keys.log, min=start, max="+",
+                                                             count=count))
+            if not entries and not await self.redis.exists(keys.record):
+                raise ConversationNotFound(conversation_id)
+        return _decode(entries)
+
+    async def follow(self, conversation_id: str, *, after: str | None = None,
+                     block: timedelta = timedelta(seconds=15)) -> AsyncIterator[StoredEvent]:
+        """Yield events after `after` as they are appended, blocking in Redis between them."""
+        keys = _Keys.of(conversation_id)
+        position = validate_stream_id(after) if after else "0-0"
+        with _redis_errors():
+            if not await self.redis.exists(keys.record):
+                raise ConversationNotFound(conversation_id)
+        block_ms = int(block.total_seconds() * 1000)
+        while True:
+            with _redis_errors():
+                reply = cast(list[tuple[Any, _Entries]] | None, await self.redis.xread(
+                    {keys.log: position}, block=block_ms, count=500))
+            for _stream, entries in reply or []:
+                for stored in _decode(entries):
+                    position = stored.seq
+                    yield stored
+
+    async def cached_tool_result(self, conversation_id: str, name: str,
+                                 arguments: str | Mapping[str, Any]) -> str | None:
+        keys = _Keys.of(conversation_id)
+        with _redis_errors():
+            raw = await self.redis.hget(keys.tools, cache_field(name, arguments))
+        if raw is None:
+            return None
+        return str(json.loads(raw)["output"])
+
+    async def cache_tool_result(self, conversation_id: str, name: str,
+                                arguments: str | Mapping[str, Any], output: str) -> None:
+        keys = _Keys.of(conversation_id)
+        value = json.dumps({"name": name, "arguments": canonical_arguments(arguments),
+                            "output": output, "at": _iso(datetime.now(UTC))})
+        with _redis_errors():
+            try:
+                await self._cache(keys=keys.all(),
+                                  args=[cache_field(name, arguments), value, self._ttl_ms])
+            except ResponseError as exc:
+                if "NOCONV" in str(exc):
+                    raise ConversationNotFound(conversation_id) from None
+                raise
+
+
+def _flatten(fields: Mapping[str, str]) -> list[str]:
+    return [part for pair in fields.items() for part in pair]
+
+
+_Entries = Sequence[tuple[Any, Mapping[Any, Any]]]
+
+
+def _decode(entries: _Entries) -> list[StoredEvent]:
+    if not entries:
+        return []
+    # One validation call for the whole batch is several times faster than one per event.
+    payload = b"[" + b",".join(_bytes(fields[b"data"] if b"data" in fields else fields["data"])
+                               for _seq, fields in entries) + b"]"
+    events = EVENT_LIST_ADAPTER.validate_json(payload)
+    return [StoredEvent(_text(seq), event)
+            for (seq, _fields), event in zip(entries, events, strict=True)]
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+def _record(conversation_id: str, fields: Mapping[str, str]) -> Conversation:
+    identity = None
+    if fields.get("subject"):
+        identity = VerifiedIdentity(subject=fields["subject"], method=fields["method"],
+                                    verified_at=datetime.fromisoformat(fields["verified_at"]))
+    return Conversation(
+        id=conversation_id,
+        status=Status(fields["status"]),
+        identity=identity,
+        room=fields.get("room") or None,
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        updated_at=datetime.fromisoformat(fields["updated_at"]),
+        schema_version=int(fields["schema_version"]),
+        trimmed_events=int(fields.get("trimmed_events", "0")),
+    )
