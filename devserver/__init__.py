@@ -1,0 +1,1 @@
+"""A LiveKit-compatible server for local development and CI; never the production path."""

@@ -1,0 +1,93 @@
+"""The devserver's aiohttp application: configuration, shared context and route installation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiohttp import web
+
+from devserver import signaling
+from devserver.auth import Claims, verify_token
+from devserver.rooms import RoomManager
+from devserver.roomservice import RoomService
+from devserver.twirp import TwirpRouter
+from devserver.webhooks import WebhookSender
+
+log = logging.getLogger("devserver")
+
+
+@dataclass
+class Config:
+    """What `python -m devserver` is started with."""
+
+    keys: dict[str, str] = field(default_factory=lambda: {"devkey": "secret"})
+    host: str = "127.0.0.1"
+    port: int = 7880
+    webhooks: list[str] = field(default_factory=list)
+    sip_script: Path | None = None
+
+    @property
+    def api_key(self) -> str:
+        """The first key: LiveKit signs webhooks with it."""
+        return next(iter(self.keys))
+
+    @property
+    def api_secret(self) -> str:
+        return self.keys[self.api_key]
+
+
+@dataclass
+class ServerContext:
+    """Everything the server's modules share."""
+
+    config: Config
+    rooms: RoomManager
+    router: TwirpRouter
+    webhooks: WebhookSender
+
+    def verify(self, token: str) -> Claims:
+        return verify_token(token, self.config.keys)
+
+
+CTX_KEY = web.AppKey("devserver_context", ServerContext)
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+    rooms = RoomManager()
+    webhooks = WebhookSender(config.webhooks, config.api_key, config.api_secret)
+    ctx = ServerContext(
+        config=config, rooms=rooms, router=TwirpRouter(lambda t: ctx.verify(t)), webhooks=webhooks
+    )
+    app[CTX_KEY] = ctx
+    webhooks.attach(rooms)
+    _log_room_events(rooms)
+    ctx.router.add_service("livekit.RoomService", RoomService(ctx).handlers())
+    signaling.install(app, ctx)
+
+    # Modules of the agents/SIP side add themselves here, each with one install(app, ctx) line.
+
+    ctx.router.install(app)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    yield
+    ctx = app[CTX_KEY]
+    await ctx.rooms.close()
+    await ctx.webhooks.close()
+
+
+def _log_room_events(rooms: RoomManager) -> None:
+    rooms.on(
+        "track_unpublished",
+        lambda r, p, t: log.info("track unpublished %s by %s in %s", t.sid, p.identity, r.name),
+    )
+    rooms.on(
+        "participant_updated",
+        lambda r, p: log.info("participant updated %s in %s", p.identity, r.name),
+    )

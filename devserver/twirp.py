@@ -1,0 +1,147 @@
+"""Twirp over aiohttp: errors, protobuf/JSON codecs and a router of livekit.protocol services."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+from google.protobuf import descriptor_pool, json_format, message_factory
+from google.protobuf.message import DecodeError, Message
+
+if TYPE_CHECKING:
+    from devserver.auth import Claims
+
+log = logging.getLogger("devserver.twirp")
+
+# The HTTP status Twirp's specification gives each error code.
+STATUS_BY_CODE: dict[str, int] = {
+    "canceled": 408,
+    "invalid_argument": 400,
+    "malformed": 400,
+    "deadline_exceeded": 408,
+    "not_found": 404,
+    "bad_route": 404,
+    "already_exists": 409,
+    "permission_denied": 403,
+    "unauthenticated": 401,
+    "resource_exhausted": 429,
+    "failed_precondition": 412,
+    "aborted": 409,
+    "out_of_range": 400,
+    "unimplemented": 501,
+    "internal": 500,
+    "unavailable": 503,
+    "dataloss": 500,
+    "unknown": 500,
+}
+
+
+class TwirpError(Exception):
+    """An error answered as Twirp JSON ``{code, msg, meta}`` with the code's HTTP status."""
+
+    def __init__(self, code: str, msg: str, meta: Mapping[str, str] | None = None) -> None:
+        if code not in STATUS_BY_CODE:
+            raise ValueError(f"unknown twirp code {code!r}")
+        super().__init__(f"{code}: {msg}")
+        self.code = code
+        self.msg = msg
+        self.meta: dict[str, str] = dict(meta or {})
+
+    @property
+    def status(self) -> int:
+        return STATUS_BY_CODE[self.code]
+
+    def to_response(self) -> web.Response:
+        body: dict[str, object] = {"code": self.code, "msg": self.msg}
+        if self.meta:
+            body["meta"] = self.meta
+        return web.json_response(body, status=self.status)
+
+
+Handler = Callable[[Message, "Claims"], Awaitable[Message]]
+TokenVerifier = Callable[[str], "Claims"]
+
+
+class TwirpRouter:
+    """Serves ``POST /twirp/{service}/{method}`` for the services added to it."""
+
+    def __init__(self, verify: TokenVerifier) -> None:
+        self._verify = verify
+        self._methods: dict[tuple[str, str], tuple[type[Message], type[Message], Handler]] = {}
+
+    def add_service(self, full_name: str, handlers: Mapping[str, Handler]) -> None:
+        """Register handlers by method name; types come from the service's descriptor."""
+        service = descriptor_pool.Default().FindServiceByName(full_name)
+        for name, handler in handlers.items():
+            method = service.methods_by_name.get(name)
+            if method is None:
+                raise ValueError(f"{full_name} has no method {name}")
+            request_type = message_factory.GetMessageClass(method.input_type)
+            response_type = message_factory.GetMessageClass(method.output_type)
+            self._methods[(full_name, name)] = (request_type, response_type, handler)
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_route("*", "/twirp/{service}/{method}", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            return await self._dispatch(request)
+        except TwirpError as err:
+            log.info("twirp %s -> %s", request.path, err)
+            return err.to_response()
+        except Exception:
+            log.exception("twirp %s failed", request.path)
+            return TwirpError("internal", "internal error").to_response()
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        if request.method != "POST":
+            raise TwirpError("bad_route", f"unsupported method {request.method} (only POST)")
+        key = (request.match_info["service"], request.match_info["method"])
+        entry = self._methods.get(key)
+        if entry is None:
+            raise TwirpError("bad_route", f"no handler for path {request.path}")
+        request_type, _, handler = entry
+        claims = self._verify(_bearer_token(request))
+        content_type = request.content_type
+        raw = await request.read()
+        if content_type == "application/protobuf":
+            message = _decode_protobuf(request_type, raw)
+        elif content_type == "application/json":
+            message = _decode_json(request_type, raw)
+        else:
+            raise TwirpError("bad_route", f"unexpected Content-Type: {content_type!r}")
+        result = await handler(message, claims)
+        if content_type == "application/protobuf":
+            return web.Response(body=result.SerializeToString(), content_type=content_type)
+        body = json_format.MessageToJson(result, preserving_proto_field_name=False)
+        return web.Response(text=body, content_type="application/json")
+
+
+def _bearer_token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    if not header:
+        raise TwirpError("unauthenticated", "permissions denied")
+    if not header.startswith("Bearer "):
+        raise TwirpError("unauthenticated", "invalid authorization header. Must start with Bearer ")
+    return header[len("Bearer ") :]
+
+
+def _decode_protobuf(request_type: type[Message], raw: bytes) -> Message:
+    message = request_type()
+    try:
+        message.ParseFromString(raw)
+    except DecodeError as err:
+        raise TwirpError("malformed", f"the request could not be decoded: {err}") from err
+    return message
+
+
+def _decode_json(request_type: type[Message], raw: bytes) -> Message:
+    message = request_type()
+    try:
+        json_format.Parse(raw.decode("utf-8") or "{}", message, ignore_unknown_fields=True)
+    except (json_format.ParseError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise TwirpError("malformed", f"the json request could not be decoded: {err}") from err
+    return message
