@@ -20,7 +20,13 @@ from conversation.events import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from conversation.history import DEFAULT_BUDGET, HistoryBudget, Summarizer, select_history
+from conversation.history import (
+    DEFAULT_BUDGET,
+    History,
+    HistoryBudget,
+    Summarizer,
+    select_history,
+)
 
 _BATON = "baton"
 """Key in a chat item's `extra` that carries what the LLM roles cannot: channel, author, role."""
@@ -33,19 +39,24 @@ _LLM_ROLE: dict[Role, llm.ChatRole] = {
 def to_chat_context(events: Sequence[StoredEvent], *, budget: HistoryBudget = DEFAULT_BUDGET,
                     trimmed_before: int = 0, summarize: Summarizer | None = None,
                     ) -> llm.ChatContext:
-    """Build the model's view of the log: stable ids, original timestamps, tool items.
+    """Build the model's view of a whole log: stable ids, original timestamps, tool items.
 
     Beyond the budget the oldest part becomes one summary item; nothing is dropped unsaid.
     """
-    history = select_history(events, budget, trimmed_before=trimmed_before, summarize=summarize)
+    return history_to_chat_context(select_history(
+        events, budget, trimmed_before=trimmed_before, summarize=summarize))
+
+
+def history_to_chat_context(history: History) -> llm.ChatContext:
     items: list[llm.ChatItem] = []
     if history.summary is not None:
-        anchor = history.summarized[-1] if history.summarized else None
+        first_kept = history.kept[0].event if history.kept else None
         items.append(llm.ChatMessage(
-            id=f"summary-{anchor.event.event_id if anchor else 'trimmed'}",
+            id=f"summary-{first_kept.event_id if first_kept else 'all'}",
             role="system",
             content=[history.summary],
-            created_at=anchor.event.at.timestamp() if anchor else 0.0,
+            # Just before the first kept item, so ordering by time keeps the summary first.
+            created_at=first_kept.at.timestamp() - 0.001 if first_kept else 0.0,
             extra={_BATON: {"summary": True}},
         ))
     items.extend(_item(stored.event) for stored in history.kept)

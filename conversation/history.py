@@ -7,9 +7,6 @@ from dataclasses import dataclass
 
 from conversation.events import MessageEvent, Role, StoredEvent, ToolCallEvent, ToolResultEvent
 
-Summarizer = Callable[[Sequence[StoredEvent], int], str]
-"""Turns the events cut from the front (and how many the log itself no longer holds) into text."""
-
 _SPEAKERS = {Role.USER: "Visitor", Role.ASSISTANT: "Agent", Role.HUMAN: "Human agent",
              Role.SYSTEM: "System"}
 
@@ -27,10 +24,27 @@ DEFAULT_BUDGET = HistoryBudget()
 
 
 @dataclass(frozen=True, slots=True)
+class Earlier:
+    """The part of the log the model does not see item by item.
+
+    A long log is not read whole: `head` holds its first events, `tail` the newest of the
+    earlier part, and `count` how many events it has in all, read or not.
+    """
+
+    head: Sequence[StoredEvent]
+    tail: Sequence[StoredEvent]
+    count: int
+    trimmed: int
+    """Events the log itself no longer holds (its length bound dropped them)."""
+
+
+Summarizer = Callable[[Earlier], str]
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     summary: str | None
-    """Text standing for the events that did not fit, or None when nothing was cut."""
-    summarized: Sequence[StoredEvent]
+    """Text standing for the earlier part, or None when the model sees the whole log."""
     kept: Sequence[StoredEvent]
 
 
@@ -38,7 +52,7 @@ def model_visible(stored: StoredEvent) -> bool:
     return isinstance(stored.event, MessageEvent | ToolCallEvent | ToolResultEvent)
 
 
-def _size(stored: StoredEvent) -> int:
+def size(stored: StoredEvent) -> int:
     event = stored.event
     if isinstance(event, MessageEvent):
         return len(event.text)
@@ -49,24 +63,42 @@ def _size(stored: StoredEvent) -> int:
     return 0
 
 
-def select_history(events: Sequence[StoredEvent], budget: HistoryBudget, *,
+def select_history(events: Sequence[StoredEvent], budget: HistoryBudget = DEFAULT_BUDGET, *,
+                   unread_before: int = 0, head: Sequence[StoredEvent] = (),
                    trimmed_before: int = 0, summarize: Summarizer | None = None) -> History:
+    """Keep the newest model-visible events that fit the budget and summarize the rest.
+
+    `events` is the newest part of the log; `unread_before` events precede it unread, of which
+    `head` are the first.
+    """
     visible = [stored for stored in events if model_visible(stored)]
     kept_count = chars = 0
     for stored in reversed(visible):
-        size = _size(stored)
+        item_size = size(stored)
         # The newest item is always kept, however long, so the model sees the last turn.
-        if kept_count >= budget.max_items or (kept_count and chars + size > budget.max_chars):
+        if kept_count >= budget.max_items or (kept_count and chars + item_size > budget.max_chars):
             break
         kept_count += 1
-        chars += size
-    cut = len(visible) - kept_count
-    cut = _without_orphan_results(visible, cut)
-    summarized, kept = visible[:cut], visible[cut:]
-    if not summarized and not trimmed_before:
-        return History(None, (), kept)
-    text = (summarize or extractive_summary)(summarized, trimmed_before)
-    return History(text[: budget.summary_chars], summarized, kept)
+        chars += item_size
+    cut = _without_orphan_results(visible, len(visible) - kept_count)
+    earlier_read = visible[:cut]
+    if not earlier_read and not unread_before and not trimmed_before:
+        return History(None, visible[cut:])
+    earlier = Earlier(head=head if unread_before else earlier_read,
+                      tail=earlier_read if unread_before else (),
+                      count=unread_before + len(earlier_read), trimmed=trimmed_before)
+    text = (summarize or extractive_summary)(earlier)
+    return History(text[: budget.summary_chars], visible[cut:])
+
+
+def within_budget(events: Sequence[StoredEvent], budget: HistoryBudget) -> bool:
+    """True while these events do not yet fill the budget, so older ones could still be kept."""
+    items = chars = 0
+    for stored in events:
+        if model_visible(stored):
+            items += 1
+            chars += size(stored)
+    return items <= budget.max_items and chars <= budget.max_chars
 
 
 def _without_orphan_results(visible: Sequence[StoredEvent], cut: int) -> int:
@@ -84,23 +116,32 @@ def _without_orphan_results(visible: Sequence[StoredEvent], cut: int) -> int:
     return cut
 
 
-def extractive_summary(events: Sequence[StoredEvent], trimmed_before: int = 0,
-                       *, line_chars: int = 160, max_lines: int = 12) -> str:
-    """A deterministic summary: who said what, first lines of each turn, tools consulted."""
-    lines: list[str] = []
-    for stored in events:
-        event = stored.event
-        if isinstance(event, MessageEvent):
-            text = " ".join(event.text.split())
-            if len(text) > line_chars:
-                text = text[: line_chars - 1] + "…"
-            lines.append(f"{_SPEAKERS[event.role]} ({event.channel.value}): {text}")
-        elif isinstance(event, ToolCallEvent):
-            lines.append(f"Tool {event.name} was called with {event.arguments}")
-    if len(lines) > max_lines:
-        head, tail = lines[: max_lines // 2], lines[-(max_lines - max_lines // 2):]
-        lines = [*head, f"… {len(lines) - max_lines} more lines …", *tail]
-    header = f"Summary of the earlier conversation ({len(events)} earlier items"
-    if trimmed_before:
-        header += f"; {trimmed_before} older events are no longer retained"
+def extractive_summary(earlier: Earlier, *, line_chars: int = 160, max_lines: int = 12) -> str:
+    """A deterministic summary: who said what at the start and the end, tools consulted.
+
+    The middle is counted, not listed, so the cost stays flat however long the history is.
+    """
+    half = max_lines // 2
+    turns = [s.event for s in (*earlier.head, *earlier.tail)
+             if isinstance(s.event, MessageEvent | ToolCallEvent)]
+    first, last = (turns[:half], turns[-(max_lines - half):]) if len(turns) > max_lines \
+        else (turns, [])
+    unread = earlier.count - len(earlier.head) - len(earlier.tail)
+    omitted = unread + len(turns) - len(first) - len(last)
+    lines = [_line(event, line_chars) for event in first]
+    if omitted > 0:
+        lines.append(f"… {omitted} more events …")
+    lines.extend(_line(event, line_chars) for event in last)
+    header = f"Summary of the earlier conversation ({earlier.count} earlier events"
+    if earlier.trimmed:
+        header += f"; {earlier.trimmed} older events are no longer retained"
     return header + "):\n" + "\n".join(lines)
+
+
+def _line(event: MessageEvent | ToolCallEvent, line_chars: int) -> str:
+    if isinstance(event, ToolCallEvent):
+        return f"Tool {event.name} was called with {event.arguments}"
+    text = " ".join(event.text.split())
+    if len(text) > line_chars:
+        text = text[: line_chars - 1] + "…"
+    return f"{_SPEAKERS[event.role]} ({event.channel.value}): {text}"

@@ -214,6 +214,22 @@ class ConversationStore:
                 raise ConversationNotFound(conversation_id)
         return _decode(entries)
 
+    async def read_tail(self, conversation_id: str, count: int, *,
+                        before: str | None = None) -> tuple[list[StoredEvent], int]:
+        """The newest `count` events (before the position `before`), oldest first, and the
+        number of events the log holds, read in one consistent step."""
+        keys = _Keys.of(conversation_id)
+        end = f"({validate_stream_id(before, 'before')}" if before else "+"
+        with _redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.xrevrange(keys.log, max=end, min="-", count=count)
+                pipe.xlen(keys.log)
+                pipe.exists(keys.record)
+                entries, length, exists = await pipe.execute()
+        if not exists:
+            raise ConversationNotFound(conversation_id)
+        return _decode(list(reversed(cast(_Entries, entries)))), int(length)
+
     async def follow(self, conversation_id: str, *, after: str | None = None,
                      block: timedelta = timedelta(seconds=15)) -> AsyncIterator[StoredEvent]:
         """Yield events after `after` as they are appended, blocking in Redis between them."""

@@ -104,7 +104,7 @@ def test_beyond_the_item_budget_the_oldest_part_becomes_one_summary_item():
     assert [item.id for item in kept] == ["m6", "m7", "m8", "m9"]
     assert isinstance(summary, llm.ChatMessage) and summary.role == "system"
     text = summary.text_content or ""
-    assert "6 earlier items" in text
+    assert "6 earlier events" in text
     assert "turn number 0" in text and "turn number 5" in text
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks for Baton's speed and memory budgets; each prints distributions, never asserts."""
