@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devserver import signaling
+from devserver import agents, dispatch, signaling, sip
 from devserver.auth import Claims, verify_token
 from devserver.rooms import RoomManager
 from devserver.roomservice import RoomService
@@ -69,6 +69,9 @@ def create_app(config: Config) -> web.Application:
     signaling.install(app, ctx)
 
     # Modules of the agents/SIP side add themselves here, each with one install(app, ctx) line.
+    agents.install(app, ctx)
+    dispatch.install(app, ctx)
+    sip.install(app, ctx)
 
     ctx.router.install(app)
     app.cleanup_ctx.append(_lifecycle)
