@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
+import uvicorn
 
-from deploy.processes import RedisServer
+from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from devserver.process import DevServer
+from orchestrator.app import create_app
+from orchestrator.settings import Settings
+from tests.modelserver import ModelServer
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +44,141 @@ async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+DevServerFactory = Callable[..., DevServer]
+
+
+@pytest.fixture(scope="session")
+def devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """One devserver for the whole run; tests keep apart by using their own room names."""
+    server = DevServer(log_path=tmp_path_factory.mktemp("devserver") / "devserver.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def devserver_factory(tmp_path: Path) -> Iterator[DevServerFactory]:
+    """Start devservers with this test's own arguments: factory(webhooks=[url], sip_script=path)."""
+    started: list[DevServer] = []
+
+    def start(*, webhooks: Sequence[str] = (), sip_script: Path | None = None) -> DevServer:
+        server = DevServer(
+            webhooks=webhooks,
+            sip_script=sip_script,
+            log_path=tmp_path / f"devserver-{len(started)}.log",
+        )
+        server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+ORCHESTRATOR_API_KEY = "test-orchestrator-api-key-0123456789abcdef"
+ORCHESTRATOR_WIDGET_SECRET = "test-widget-secret-0123456789abcdef0123456789"
+OrchestratorClientFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[
+    httpx.AsyncClient]]
+
+
+@pytest.fixture
+def orchestrator_settings(redis_server: RedisServer, devserver: DevServer,
+                          redis: aioredis.Redis) -> Settings:
+    """Orchestrator settings against the session Redis (flushed for this test) and devserver.
+
+    Variants: `orchestrator_settings.model_copy(update={"livekit_url": ...})`.
+    Authorize with `Authorization: Bearer ORCHESTRATOR_API_KEY` (or `orchestrator_auth`).
+    """
+    return Settings(redis_url=redis_server.url, livekit_url=devserver.url,
+                    livekit_api_key=devserver.api_key, livekit_api_secret=devserver.api_secret,
+                    api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET)
+
+
+@pytest.fixture
+def orchestrator_auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ORCHESTRATOR_API_KEY}"}
+
+
+@contextlib.asynccontextmanager
+async def _in_process_client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://orchestrator",
+            timeout=30.0) as client:
+        yield client
+
+
+@pytest.fixture
+async def orchestrator_client(orchestrator_settings: Settings,
+                              ) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling create_app(orchestrator_settings) in process (no streaming:
+    ASGITransport buffers whole responses; use `orchestrator_server` for SSE)."""
+    async with _in_process_client(orchestrator_settings) as client:
+        yield client
+
+
+@pytest.fixture
+def orchestrator_client_factory() -> OrchestratorClientFactory:
+    """`async with orchestrator_client_factory(settings) as client:` for variant settings."""
+    return _in_process_client
+
+
+@pytest.fixture
+async def orchestrator_server() -> AsyncIterator[Callable[..., object]]:
+    """Serve create_app(settings) with uvicorn in this event loop: `url = await
+    orchestrator_server(settings, port=None)`; stopped after the test."""
+    running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+
+    async def start(settings: Settings, *, port: int | None = None) -> str:
+        port = port or free_port()
+        server = uvicorn.Server(uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+            lifespan="on", timeout_graceful_shutdown=2))
+        task = asyncio.create_task(server.serve())
+        running.append((server, task))
+        # uvicorn offers no event for "listening"; its flag flips once the socket is bound.
+        while not server.started:
+            if task.done():
+                task.result()
+                raise RuntimeError("the orchestrator stopped while starting")
+            await asyncio.sleep(0.01)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, task in running:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+def orchestrator_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """Run `python -m orchestrator` with these settings: `url = orchestrator_process(settings,
+    port=None)`; its log is in the test's tmp_path; stopped after the test."""
+    started: list[ManagedProcess] = []
+
+    def start(settings: Settings, *, port: int | None = None) -> str:
+        port = port or free_port()
+        env = settings.environment() | {"BATON_HOST": "127.0.0.1", "BATON_PORT": str(port)}
+        process = ManagedProcess("orchestrator", [sys.executable, "-m", "orchestrator"], env=env,
+                                 log_path=tmp_path / f"orchestrator-{len(started)}.log")
+        process.start()
+        started.append(process)
+        wait_for_port(port, process=process.process, timeout=60)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+async def model_server() -> AsyncIterator[ModelServer]:
+    """The scripted OpenAI-compatible server (tests/modelserver.py) for this test: point the
+    plugins at `model_server.url`; script with `script_chat(...)`, read `chat_requests`."""
+    server = ModelServer()
+    await server.start()
+    yield server
+    await server.aclose()

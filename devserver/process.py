@@ -1,0 +1,96 @@
+"""Run `python -m devserver` as a child process and mint tokens for it (tests, bench, dev)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from livekit import api
+
+from deploy.processes import ManagedProcess, free_port, wait_for_port
+
+API_KEY = "devkey"
+API_SECRET = "secret"
+
+
+class DevServer:
+    """A devserver child on a free loopback port, with helpers for clients of it."""
+
+    def __init__(
+        self,
+        *,
+        webhooks: Sequence[str] = (),
+        sip_script: Path | None = None,
+        log_path: Path | None = None,
+        port: int | None = None,
+        keys: dict[str, str] | None = None,
+    ) -> None:
+        self.port = port or free_port()
+        self.keys = keys or {API_KEY: API_SECRET}
+        self.api_key, self.api_secret = next(iter(self.keys.items()))
+        self.log_path = log_path
+        argv = [sys.executable, "-m", "devserver", "--port", str(self.port)]
+        for key, secret in self.keys.items():
+            argv += ["--keys", f"{key}:{secret}"]
+        for url in webhooks:
+            argv += ["--webhook", url]
+        if sip_script is not None:
+            argv += ["--sip-script", str(sip_script)]
+        self._process = ManagedProcess("devserver", argv, log_path=log_path)
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL clients connect to (what LIVEKIT_URL holds)."""
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self._process.process is not None
+        return self._process.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
+    def start(self) -> None:
+        self._process.start()
+        wait_for_port(self.port, process=self._process.process)
+
+    def stop(self) -> None:
+        self._process.stop()
+
+    def token(
+        self,
+        identity: str,
+        room: str,
+        *,
+        name: str = "",
+        kind: api.AccessToken.ParticipantKind = "standard",
+        metadata: str = "",
+        attributes: dict[str, str] | None = None,
+        ttl: timedelta = timedelta(minutes=10),
+        **grants: object,
+    ) -> str:
+        """A join token for `room`; keyword grants (can_subscribe=False, ...) override defaults."""
+        video = api.VideoGrants(room_join=True, room=room, **grants)  # type: ignore[arg-type]
+        token = (
+            api.AccessToken(self.api_key, self.api_secret)
+            .with_identity(identity)
+            .with_name(name or identity)
+            .with_kind(kind)
+            .with_metadata(metadata)
+            .with_attributes(attributes or {})
+            .with_grants(video)
+            .with_ttl(ttl)
+        )
+        return token.to_jwt()
+
+    def api(self) -> api.LiveKitAPI:
+        """An API client with this server's key; close it with `await client.aclose()`."""
+        return api.LiveKitAPI(self.url, self.api_key, self.api_secret)
