@@ -34,6 +34,8 @@ LEAVE_GRACE = 3.0
 RESTART_POLICY_ENV = "DEVSERVER_HONOUR_RESTART_POLICY"
 STATUS_PATH = "/devserver/agents"
 KEEP_ENDED_JOBS = 200
+LEFT_ROOM = "agent worker left the room"
+CRASH_WINDOW_S = 3.0
 
 ENDED = (agent.JobStatus.JS_SUCCESS, agent.JobStatus.JS_FAILED)
 
@@ -275,11 +277,7 @@ class AgentService:
             ):
                 record.left.set()
                 if not record.ended and not room.closed:
-                    self.spawn(
-                        self._terminate(
-                            record, agent.JobStatus.JS_FAILED, "agent worker left the room"
-                        )
-                    )
+                    self.spawn(self._terminate(record, agent.JobStatus.JS_FAILED, LEFT_ROOM))
 
     def _on_room_finished(self, room: Room) -> None:
         for record in list(self.jobs.values()):
@@ -394,10 +392,20 @@ class AgentService:
         for answer in worker.offers.values():
             if not answer.done():
                 answer.set_exception(WorkerGone(worker.id))
-        for job_id in list(worker.jobs):
-            record = self.jobs[job_id]
+        now = time.time_ns()
+        for record in list(self.jobs.values()):
+            if record.worker is not worker:
+                continue
+            # A crash drops the agent's room connection and the worker's socket together, in
+            # either order: a job whose agent just left the room failed with its worker.
+            left_just_now = (
+                record.job.state.error == LEFT_ROOM
+                and now - record.job.state.ended_at < CRASH_WINDOW_S * 1e9
+            )
+            if record.ended and not left_just_now:
+                continue
             self._end(record, agent.JobStatus.JS_FAILED, "worker connection lost")
-            log.info("job %s failed: its worker %s disconnected", job_id, worker.id)
+            log.info("job %s failed: its worker %s disconnected", record.job.id, worker.id)
             if (
                 self.honour_restart_policy
                 and record.dispatch.restart_policy == agent_dispatch.JobRestartPolicy.JRP_ON_FAILURE
