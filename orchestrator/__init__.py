@@ -1,0 +1,1 @@
+"""The orchestrator: Baton's stateless HTTP service in front of Redis and LiveKit."""

@@ -1,0 +1,43 @@
+"""The FastAPI application: routers, error mapping, middleware and the services' lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from orchestrator import errors
+from orchestrator.bodylimit import BodyLimitMiddleware
+from orchestrator.metrics import Metrics
+from orchestrator.routers import conversations, health, voice, webhooks
+from orchestrator.services import open_services
+from orchestrator.settings import Settings
+from orchestrator.timing import ServerTimingMiddleware
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_services(settings, metrics) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="Baton orchestrator",
+        version="1.0.0",
+        description="Conversations API, switch to voice, LiveKit webhooks and live streams.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    app.include_router(conversations.router)
+    app.include_router(voice.router)
+    app.include_router(webhooks.router)
+    app.include_router(health.router)
+    # Outermost first: timing covers everything, including reading the body.
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    app.add_middleware(ServerTimingMiddleware)
+    return app

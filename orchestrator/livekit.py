@@ -1,0 +1,70 @@
+"""A thin LiveKit server-API client: typed failures and time accounted as waiting on LiveKit."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import aiohttp
+from livekit import api
+from livekit.protocol import agent_dispatch, models
+from livekit.protocol import room as proto_room
+
+from orchestrator.errors import LiveKitRejected, LiveKitUnavailable
+from orchestrator.settings import Settings
+from orchestrator.timing import waiting
+
+T = TypeVar("T")
+
+
+class LiveKit:
+    """The calls the orchestrator makes, each mapped to LiveKitUnavailable or LiveKitRejected."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.api = api.LiveKitAPI(
+            settings.livekit_api_endpoint, settings.livekit_api_key,
+            settings.livekit_api_secret.get_secret_value(),
+            timeout=aiohttp.ClientTimeout(total=settings.livekit_timeout),
+            # Region failover is for LiveKit Cloud; a self-hosted server has one origin.
+            failover=False)
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+
+    async def create_room(self, name: str, *, empty_timeout: int,
+                          departure_timeout: int) -> models.Room:
+        """Create the room, or return it if it exists (LiveKit's CreateRoom is idempotent)."""
+        return await _call("CreateRoom", self.api.room.create_room(proto_room.CreateRoomRequest(
+            name=name, empty_timeout=empty_timeout, departure_timeout=departure_timeout)))
+
+    async def list_rooms(self, names: list[str] | None = None) -> list[models.Room]:
+        reply = await _call("ListRooms", self.api.room.list_rooms(
+            proto_room.ListRoomsRequest(names=names or [])))
+        return list(reply.rooms)
+
+    async def list_participants(self, room: str) -> list[models.ParticipantInfo]:
+        reply = await _call("ListParticipants", self.api.room.list_participants(
+            proto_room.ListParticipantsRequest(room=room)))
+        return list(reply.participants)
+
+    async def list_dispatches(self, room: str) -> list[agent_dispatch.AgentDispatch]:
+        return await _call("ListDispatch", self.api.agent_dispatch.list_dispatch(room))
+
+    async def create_dispatch(self, room: str, agent_name: str,
+                              metadata: str) -> agent_dispatch.AgentDispatch:
+        return await _call("CreateDispatch", self.api.agent_dispatch.create_dispatch(
+            agent_dispatch.CreateAgentDispatchRequest(agent_name=agent_name, room=room,
+                                                      metadata=metadata)))
+
+
+async def _call(operation: str, call: Awaitable[T]) -> T:
+    with waiting("livekit"):
+        try:
+            return await call
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            raise LiveKitUnavailable(
+                f"LiveKit is unreachable ({operation}: {type(exc).__name__})") from exc
+        except api.TwirpError as exc:
+            if exc.status >= 500 or exc.code == api.TwirpErrorCode.UNAVAILABLE:
+                raise LiveKitUnavailable(f"LiveKit failed {operation}: {exc.code}") from exc
+            raise LiveKitRejected(operation, exc.code) from exc

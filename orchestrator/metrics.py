@@ -1,0 +1,24 @@
+"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks and errors."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    """Own registry per app, so several apps (tests, replicas in one process) do not collide."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.switches = Counter("baton_switches", "Switches to voice, by trigger",
+                                ["trigger"], registry=self.registry)
+        self.switch_seconds = Histogram(
+            "baton_switch_seconds", "Latency of a switch to voice, end to end in the handler",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry)
+        self.webhooks = Counter("baton_webhooks", "LiveKit webhooks handled, by event",
+                                ["event"], registry=self.registry)
+        self.errors = Counter("baton_errors", "Error responses, by error type", ["type"],
+                              registry=self.registry)
+        self.dispatches = Counter("baton_dispatches", "Agent dispatches created, by reason",
+                                  ["reason"], registry=self.registry)

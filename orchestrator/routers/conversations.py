@@ -1,0 +1,105 @@
+"""Conversations: create, read, append chat messages, page the log, stream it, widget tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import StreamingResponse
+
+from conversation import Channel, MessageEvent
+from conversation.ids import (
+    CONVERSATION_ID_PATTERN,
+    STREAM_ID_PATTERN,
+    new_conversation_id,
+    new_event_id,
+    validate_stream_id,
+)
+from conversation.record import VerifiedIdentity
+from orchestrator.deps import ApiKey, ConversationReader, SettingsDep, StoreDep
+from orchestrator.errors import responses
+from orchestrator.schemas import (
+    ConversationOut,
+    CreateConversation,
+    EventOut,
+    EventPage,
+    MessageAppended,
+    PostMessage,
+    WidgetTokenOut,
+)
+from orchestrator.sse import event_stream
+from orchestrator.tokens import widget_token
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+ConversationId = Annotated[str, Path(pattern=CONVERSATION_ID_PATTERN, max_length=64)]
+After = Annotated[str | None, Query(pattern=STREAM_ID_PATTERN, max_length=41,
+                                   description="Only events after this log position")]
+
+
+@router.post("", status_code=201, dependencies=[ApiKey],
+             responses=responses(401, 409, 413, 422, 503))
+async def create_conversation(body: CreateConversation, store: StoreDep) -> ConversationOut:
+    identity = None
+    if body.identity is not None:
+        identity = VerifiedIdentity(subject=body.identity.subject, method=body.identity.method,
+                                    verified_at=body.identity.verified_at)
+    record = await store.create(body.id or new_conversation_id(), identity=identity)
+    return ConversationOut.of(record)
+
+
+@router.get("/{conversation_id}", dependencies=[ApiKey], responses=responses(401, 404, 422, 503))
+async def get_conversation(conversation_id: ConversationId, store: StoreDep) -> ConversationOut:
+    return ConversationOut.of(await store.get(conversation_id))
+
+
+@router.post("/{conversation_id}/messages", status_code=201, dependencies=[ApiKey],
+             responses=responses(401, 404, 413, 422, 503))
+async def post_message(conversation_id: ConversationId, body: PostMessage,
+                       store: StoreDep) -> MessageAppended:
+    event = MessageEvent(role=body.role, channel=Channel.CHAT, author=body.author,
+                         text=body.text, event_id=body.event_id or new_event_id())
+    appended = await store.append(conversation_id, event)
+    return MessageAppended(seq=appended.seq, event_id=event.event_id,
+                           duplicate=appended.duplicate)
+
+
+@router.get("/{conversation_id}/events", dependencies=[ApiKey],
+            responses=responses(401, 404, 422, 503))
+async def list_events(conversation_id: ConversationId, store: StoreDep, after: After = None,
+                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> EventPage:
+    events = await store.read(conversation_id, after=after, count=limit)
+    more = len(events) == limit
+    return EventPage(events=[EventOut.of(stored) for stored in events],
+                     next=events[-1].seq if more else None)
+
+
+@router.get(
+    "/{conversation_id}/stream", dependencies=[ConversationReader],
+    response_class=StreamingResponse,
+    responses={200: {"description": "Server-sent events: `id` is the log position, `event` the "
+                                    "kind, `data` the event as JSON; comments are heartbeats",
+                     "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+               **responses(401, 403, 404, 422, 503)})
+async def stream_events(
+    conversation_id: ConversationId, store: StoreDep, settings: SettingsDep, after: After = None,
+    last_event_id: Annotated[str | None, Header(max_length=41)] = None,
+) -> Response:
+    # A reconnecting EventSource sends Last-Event-ID and repeats the original URL, so the
+    # header is the newer position.
+    position = validate_stream_id(last_event_id, "Last-Event-ID") if last_event_id else after
+    # Fails with 404 before the response starts, rather than inside the stream.
+    await store.get(conversation_id)
+    return StreamingResponse(
+        event_stream(store, conversation_id, after=position, heartbeat=settings.sse_heartbeat),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.post("/{conversation_id}/widget-token", status_code=201, dependencies=[ApiKey],
+             responses=responses(401, 404, 422, 503))
+async def issue_widget_token(conversation_id: ConversationId, store: StoreDep,
+                             settings: SettingsDep) -> WidgetTokenOut:
+    await store.get(conversation_id)
+    issued = widget_token(settings, conversation_id)
+    return WidgetTokenOut(token=issued.token, expires_at=issued.expires_at)

@@ -1,0 +1,55 @@
+"""Switch to voice: the room, one agent dispatch, the visitor's token and the switch event."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from conversation import Channel, ChannelSwitchEvent, Status
+from orchestrator.deps import ApiKey, ServicesDep
+from orchestrator.errors import ConversationClosed, responses
+from orchestrator.routers.conversations import ConversationId
+from orchestrator.schemas import SwitchToVoice, VoiceSession
+from orchestrator.timing import waited
+from orchestrator.tokens import visitor_token
+
+router = APIRouter(prefix="/v1/conversations", tags=["voice"])
+
+_CHANNEL_OF = {Status.CHAT: Channel.CHAT, Status.VOICE: Channel.VOICE,
+               Status.PHONE: Channel.PHONE}
+
+
+@router.post("/{conversation_id}/voice", dependencies=[ApiKey],
+             responses=responses(401, 404, 409, 413, 422, 502, 503))
+async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep,
+                          body: Annotated[SwitchToVoice | None, Body()] = None) -> VoiceSession:
+    """Room named by the conversation id, an agent unless one is live, and a visitor token.
+
+    The switch is recorded only after LiveKit has the room and the dispatch, so a failure
+    leaves the log as it was.
+    """
+    started = time.perf_counter()
+    request = body or SwitchToVoice()
+    settings, store = services.settings, services.store
+    record = await waited("redis", store.get(conversation_id))
+    if record.status is Status.CLOSED:
+        raise ConversationClosed(conversation_id)
+    room = conversation_id
+    await services.livekit.create_room(room, empty_timeout=settings.room_empty_timeout,
+                                       departure_timeout=settings.room_departure_timeout)
+    ensured = await services.dispatcher.ensure(room, conversation_id)
+    if ensured.created:
+        services.metrics.dispatches.labels("switch").inc()
+    token = visitor_token(settings, record, room)
+    # A second click while the call is up issues another token but is not another switch.
+    if record.status is not Status.VOICE:
+        event = ChannelSwitchEvent(from_channel=_CHANNEL_OF.get(record.status),
+                                   to_channel=Channel.VOICE, trigger=request.trigger)
+        await waited("redis", store.append(conversation_id, event, status=Status.VOICE,
+                                           room=room))
+    services.metrics.switches.labels(request.trigger).inc()
+    services.metrics.switch_seconds.observe(time.perf_counter() - started)
+    return VoiceSession(url=settings.livekit_url, token=token.jwt, room=room,
+                        identity=token.identity)

@@ -1,0 +1,114 @@
+"""Request and response bodies of the HTTP API, with their limits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from conversation import Conversation, Event, Role, Status, StoredEvent
+from conversation.events import MAX_TEXT_CHARS
+from conversation.ids import CONVERSATION_ID_PATTERN, EVENT_ID_PATTERN, STREAM_ID_PATTERN
+
+TRIGGER_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IdentityIn(_Request):
+    """Who the chat side verified the visitor to be."""
+
+    subject: str = Field(min_length=1, max_length=256)
+    method: str = Field(min_length=1, max_length=64)
+    verified_at: AwareDatetime
+
+
+class CreateConversation(_Request):
+    id: str | None = Field(default=None, pattern=CONVERSATION_ID_PATTERN,
+                           description="Chosen by the caller; generated when absent")
+    identity: IdentityIn | None = None
+
+
+class PostMessage(_Request):
+    role: Role
+    text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    event_id: str | None = Field(default=None, pattern=EVENT_ID_PATTERN,
+                                 description="Idempotency key: a retry with it is stored once")
+    author: str | None = Field(default=None, min_length=1, max_length=128)
+
+
+class SwitchToVoice(_Request):
+    trigger: str = Field(default="visitor", pattern=TRIGGER_PATTERN,
+                         description="What asked for the switch, e.g. visitor or agent")
+
+
+class IdentityOut(BaseModel):
+    subject: str
+    method: str
+    verified_at: datetime
+
+
+class ConversationOut(BaseModel):
+    id: str
+    status: Status
+    identity: IdentityOut | None
+    room: str | None
+    created_at: datetime
+    updated_at: datetime
+    trimmed_events: int = Field(description="Events dropped from the front of the log")
+
+    @classmethod
+    def of(cls, record: Conversation) -> ConversationOut:
+        identity = None
+        if record.identity is not None:
+            identity = IdentityOut(subject=record.identity.subject,
+                                   method=record.identity.method,
+                                   verified_at=record.identity.verified_at)
+        return cls(id=record.id, status=record.status, identity=identity, room=record.room,
+                   created_at=record.created_at, updated_at=record.updated_at,
+                   trimmed_events=record.trimmed_events)
+
+
+class MessageAppended(BaseModel):
+    seq: str = Field(pattern=STREAM_ID_PATTERN, description="Position in the log")
+    event_id: str
+    duplicate: bool = Field(description="True when this event_id was stored before")
+
+
+class EventOut(BaseModel):
+    seq: str = Field(pattern=STREAM_ID_PATTERN)
+    event: Event
+
+    @classmethod
+    def of(cls, stored: StoredEvent) -> EventOut:
+        return cls(seq=stored.seq, event=stored.event)
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next: str | None = Field(description="Pass as `after` for the next page; null at the end")
+
+
+class VoiceSession(BaseModel):
+    url: str = Field(description="LiveKit URL the client connects to")
+    token: str = Field(description="Join token for this conversation's room only")
+    room: str
+    identity: str = Field(description="The visitor's participant identity in the room")
+
+
+class WidgetTokenOut(BaseModel):
+    token: str
+    expires_at: datetime
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    redis: str = Field(description="ok or down")
+    livekit: str = Field(description="ok or down")
+    message: str = Field(description="What is down, if anything")

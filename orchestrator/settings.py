@@ -1,0 +1,147 @@
+"""The orchestrator's configuration, read once from the environment."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Values that appear in docs, examples and the devserver; a production deployment using any of
+# them would accept forged tokens.
+PLACEHOLDER_SECRETS = frozenset({
+    "", "devkey", "secret", "changeme", "change-me", "dev-api-key", "dev-widget-secret",
+    "test", "password",
+})
+MIN_SECRET_CHARS = 32
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+def _env(name: str) -> AliasChoices:
+    # The environment name for deployments, the field name for code and tests.
+    return AliasChoices(name, name.lower().removeprefix("baton_"))
+
+
+class Settings(BaseSettings):
+    """Every knob of the orchestrator; durations are seconds in the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    env: Environment = Field(Environment.DEVELOPMENT, validation_alias=_env("BATON_ENV"))
+    host: str = Field("127.0.0.1", validation_alias=_env("BATON_HOST"))
+    port: int = Field(8080, ge=1, le=65535, validation_alias=_env("BATON_PORT"))
+
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    livekit_url: str = Field("ws://127.0.0.1:7880", validation_alias=_env("LIVEKIT_URL"))
+    livekit_api_url: str | None = Field(None, validation_alias=_env("LIVEKIT_API_URL"))
+    livekit_api_key: str = Field("devkey", validation_alias=_env("LIVEKIT_API_KEY"))
+    livekit_api_secret: SecretStr = Field(SecretStr("secret"),
+                                          validation_alias=_env("LIVEKIT_API_SECRET"))
+    livekit_timeout: float = Field(5.0, gt=0, le=60, validation_alias=_env("BATON_LIVEKIT_TIMEOUT"))
+
+    agent_name: str = Field("baton-voice", min_length=1, max_length=128,
+                            validation_alias=_env("BATON_AGENT_NAME"))
+    api_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        (SecretStr("dev-api-key"),), validation_alias=_env("BATON_API_KEYS"))
+    widget_secret: SecretStr = Field(SecretStr("dev-widget-secret"),
+                                     validation_alias=_env("BATON_WIDGET_SECRET"))
+
+    visitor_token_ttl: timedelta = Field(timedelta(minutes=10),
+                                         validation_alias=_env("BATON_VISITOR_TOKEN_TTL"))
+    widget_token_ttl: timedelta = Field(timedelta(minutes=15),
+                                        validation_alias=_env("BATON_WIDGET_TOKEN_TTL"))
+    room_empty_timeout: int = Field(300, ge=1, validation_alias=_env("BATON_ROOM_EMPTY_TIMEOUT"))
+    room_departure_timeout: int = Field(
+        20, ge=1, validation_alias=_env("BATON_ROOM_DEPARTURE_TIMEOUT"))
+
+    max_body_bytes: int = Field(65_536, ge=1024, validation_alias=_env("BATON_MAX_BODY_BYTES"))
+    retention: timedelta = Field(timedelta(days=30), validation_alias=_env("BATON_RETENTION"))
+    max_events: int = Field(10_000, ge=1, validation_alias=_env("BATON_MAX_EVENTS"))
+    sse_heartbeat: timedelta = Field(timedelta(seconds=15),
+                                     validation_alias=_env("BATON_SSE_HEARTBEAT"))
+
+    @field_validator("visitor_token_ttl", "widget_token_ttl", "retention", "sse_heartbeat",
+                     mode="before")
+    @classmethod
+    def _seconds(cls, value: object) -> object:
+        # Environment values are plain seconds ("600"); ISO 8601 durations also work.
+        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+            return float(value)
+        return value
+
+    @field_validator("livekit_api_url", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets_outside_development(self) -> Settings:
+        if self.env is Environment.DEVELOPMENT:
+            return self
+        problems = []
+        if self.livekit_api_key in PLACEHOLDER_SECRETS:
+            problems.append("LIVEKIT_API_KEY is a placeholder")
+        problems += _weak("LIVEKIT_API_SECRET", self.livekit_api_secret)
+        problems += _weak("BATON_WIDGET_SECRET", self.widget_secret)
+        if not self.api_keys:
+            problems.append("BATON_API_KEYS is empty")
+        for index, key in enumerate(self.api_keys):
+            problems += _weak(f"BATON_API_KEYS[{index}]", key)
+        if problems:
+            raise ValueError(f"refusing to start with BATON_ENV={self.env.value}: "
+                             + "; ".join(problems))
+        return self
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        # mypy sees the aliased fields as required arguments; pydantic fills them from the
+        # environment or their defaults.
+        return cls()  # type: ignore[call-arg]
+
+    def environment(self) -> dict[str, str]:
+        """These settings as environment variables, for starting another process with them."""
+        env: dict[str, str] = {}
+        for name, info in type(self).model_fields.items():
+            alias = info.validation_alias
+            assert isinstance(alias, AliasChoices)
+            env[str(alias.choices[0])] = _env_value(getattr(self, name))
+        return env
+
+    @property
+    def livekit_api_endpoint(self) -> str:
+        """Where the orchestrator calls LiveKit's server API; clients use `livekit_url`."""
+        return self.livekit_api_url or self.livekit_url
+
+
+def _weak(name: str, secret: SecretStr) -> list[str]:
+    value = secret.get_secret_value()
+    if value in PLACEHOLDER_SECRETS:
+        return [f"{name} is a placeholder"]
+    if len(value) < MIN_SECRET_CHARS:
+        return [f"{name} is shorter than {MIN_SECRET_CHARS} characters"]
+    return []
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, timedelta):
+        return str(value.total_seconds())
+    if isinstance(value, tuple):
+        return ",".join(_env_value(part) for part in value)
+    if isinstance(value, StrEnum):
+        return value.value
+    return "" if value is None else str(value)
