@@ -1,0 +1,83 @@
+"""Small helpers shared by the orchestrator tests."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+
+from tests.conftest import ORCHESTRATOR_API_KEY
+
+# Generous: other suites may load the machine.
+WAIT = 30.0
+
+AUTH = {"Authorization": f"Bearer {ORCHESTRATOR_API_KEY}"}
+
+
+def new_conversation_id() -> str:
+    # The devserver is shared by the whole run, so rooms (named by conversation) must differ.
+    return f"t-{uuid.uuid4().hex[:16]}"
+
+
+async def create_conversation(client: httpx.AsyncClient, conversation_id: str | None = None,
+                              **body: Any) -> str:
+    conversation_id = conversation_id or new_conversation_id()
+    response = await client.post("/v1/conversations", json={"id": conversation_id, **body},
+                                 headers=AUTH)
+    assert response.status_code == 201, response.text
+    return conversation_id
+
+
+async def post_message(client: httpx.AsyncClient, conversation_id: str, text: str,
+                       **body: Any) -> dict[str, Any]:
+    response = await client.post(f"/v1/conversations/{conversation_id}/messages",
+                                 json={"role": "user", "text": text, **body}, headers=AUTH)
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def events(client: httpx.AsyncClient, conversation_id: str) -> list[dict[str, Any]]:
+    response = await client.get(f"/v1/conversations/{conversation_id}/events",
+                                params={"limit": 500}, headers=AUTH)
+    assert response.status_code == 200, response.text
+    return [item["event"] for item in response.json()["events"]]
+
+
+class SseReader:
+    """Parses a server-sent event stream from an open httpx streaming response."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        self._lines = response.aiter_lines()
+        self.comments: list[str] = []
+
+    async def events(self, count: int) -> list[dict[str, str]]:
+        """The next `count` events, each as its fields (id, event, data)."""
+        async with asyncio.timeout(WAIT):
+            return await self._read(count)
+
+    async def comment(self) -> str:
+        """The next comment line (a heartbeat)."""
+        async with asyncio.timeout(WAIT):
+            await self._read(0, stop_at_comment=True)
+        return self.comments[-1]
+
+    async def _read(self, count: int, *, stop_at_comment: bool = False) -> list[dict[str, str]]:
+        found: list[dict[str, str]] = []
+        current: dict[str, str] = {}
+        while len(found) < count or stop_at_comment:
+            line = await anext(self._lines)
+            if line.startswith(":"):
+                self.comments.append(line[1:].strip())
+                if stop_at_comment:
+                    return found
+            elif line == "":
+                if "data" in current:
+                    found.append(current)
+                current = {}
+            else:
+                name, _, value = line.partition(":")
+                current[name] = value.removeprefix(" ")
+        return found
