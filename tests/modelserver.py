@@ -1,0 +1,325 @@
+"""A scripted OpenAI-compatible HTTP server for tests and benchmarks: chat, speech, transcription.
+
+The real `livekit-plugins-openai` code talks to it through `base_url`. Tests queue replies (or
+install a function of the request) and read back every request to assert what the model was
+sent. Unscripted calls get a deterministic default that is useful end to end: the first words
+name what the visitor was asking about, a reply echoes the visitor's last turn.
+
+Run it alone with `python -m tests.modelserver --port 8900`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import itertools
+import json
+import re
+import shutil
+import time
+import wave
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from aiohttp import web
+
+SPEECH_SAMPLE_RATE = 24_000
+DEFAULT_TRANSCRIPT = "I would like to change my plan to the yearly one"
+
+GREETING = "Hello, I am the Baton assistant. How can I help you today?"
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    name: str
+    arguments: dict[str, Any] | str = field(default_factory=dict)
+    call_id: str | None = None
+
+    def arguments_json(self) -> str:
+        if isinstance(self.arguments, str):
+            return self.arguments
+        return json.dumps(self.arguments)
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One scripted completion: text, tool calls, or both (text first, as models do)."""
+
+    text: str = ""
+    tool_calls: Sequence[ToolCall] = ()
+
+
+ChatScript = Callable[[dict[str, Any]], ChatReply]
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    path: str
+    body: dict[str, Any]
+    """The JSON body, or for transcriptions the form fields plus `audio_seconds` and `audio_rms`."""
+    at: float
+
+
+def message_text(message: dict[str, Any]) -> str:
+    """The text of an OpenAI chat message whatever its content shape (string or parts)."""
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""
+
+
+def _topic(text: str, words: int = 14) -> str:
+    cleaned = re.sub(r"^(hi|hello|hey)\b[,!.]?\s*", "", " ".join(text.split()),
+                     flags=re.IGNORECASE).rstrip(".!?")
+    parts = cleaned.split(" ")
+    short = " ".join(parts[:words])
+    return short[:1].lower() + short[1:] if short else short
+
+
+def default_reply(request: dict[str, Any]) -> ChatReply:
+    """Deterministic answers that follow the conversation the model was sent.
+
+    A trailing system message is a per-turn instruction (how the framework sends
+    `generate_reply(instructions=...)`): a resumed call apologises, a switch from chat names the
+    chat's topic, anything else greets. A trailing user turn gets an answer that echoes it.
+    """
+    messages: list[dict[str, Any]] = request.get("messages", [])
+    conversation = [m for m in messages if m.get("role") in ("user", "assistant")]
+    last_user = next((message_text(m) for m in reversed(conversation)
+                      if m.get("role") == "user"), "")
+    last = messages[-1] if messages else {}
+    if last.get("role") == "tool":
+        return ChatReply(f"Here is what I found: {_topic(message_text(last), 24)}.")
+    if last.get("role") == "user":
+        return ChatReply(f"Sure, I can help with that: {_topic(message_text(last))}.")
+    instruction = message_text(last).lower() if last.get("role") in ("system", "developer") else ""
+    if last_user and "cut off" in instruction:
+        return ChatReply(f"Sorry, we were cut off; you were telling me about {_topic(last_user)}.")
+    if last_user:
+        return ChatReply(f"I see you were asking about {_topic(last_user)}. Let me pull that up.")
+    return ChatReply(GREETING)
+
+
+class ModelServer:
+    """The server and its script; start it in a running event loop."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.requests: list[RecordedRequest] = []
+        self.chat_replies: deque[ChatReply | ChatScript] = deque()
+        self.transcripts: deque[str] = deque()
+        self.chat_script: ChatScript = default_reply
+        self.default_transcript = DEFAULT_TRANSCRIPT
+        self._speech_cache: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self._ids = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+        self._request_seen = asyncio.Condition()
+
+    @property
+    def url(self) -> str:
+        """The base URL to give the plugin (`base_url` / `OPENAI_BASE_URL`)."""
+        return f"http://{self.host}:{self.port}/v1"
+
+    def script_chat(self, *replies: ChatReply | ChatScript | str) -> None:
+        """Queue the next completions in order; once used up, `chat_script` answers."""
+        for reply in replies:
+            self.chat_replies.append(ChatReply(reply) if isinstance(reply, str) else reply)
+
+    def script_transcripts(self, *texts: str) -> None:
+        self.transcripts.extend(texts)
+
+    def requests_to(self, suffix: str) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path.endswith(suffix)]
+
+    @property
+    def chat_requests(self) -> list[dict[str, Any]]:
+        return [r.body for r in self.requests_to("/chat/completions")]
+
+    async def wait_for_requests(self, suffix: str, count: int = 1) -> list[RecordedRequest]:
+        async with self._request_seen:
+            await self._request_seen.wait_for(lambda: len(self.requests_to(suffix)) >= count)
+        return self.requests_to(suffix)
+
+    async def start(self) -> None:
+        if shutil.which("espeak-ng") is None or shutil.which("sox") is None:
+            raise RuntimeError("the model server speaks with espeak-ng and sox: "
+                               "apt-get install espeak-ng sox")
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/v1/models", self._models)
+        app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/speech", self._speech)
+        app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = int(server.sockets[0].getsockname()[1])
+
+    async def aclose(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _record(self, path: str, body: dict[str, Any]) -> None:
+        async with self._request_seen:
+            self.requests.append(RecordedRequest(path, body, time.time()))
+            self._request_seen.notify_all()
+
+    async def _models(self, request: web.Request) -> web.Response:
+        return web.json_response({"object": "list", "data": [
+            {"id": name, "object": "model", "created": 0, "owned_by": "baton-tests"}
+            for name in ("gpt-4.1", "gpt-4o-mini-tts", "gpt-4o-mini-transcribe")]})
+
+    def _next_reply(self, body: dict[str, Any]) -> ChatReply:
+        scripted = self.chat_replies.popleft() if self.chat_replies else self.chat_script
+        return scripted(body) if callable(scripted) else scripted
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        await self._record(request.path, body)
+        reply = self._next_reply(body)
+        completion_id = f"chatcmpl-{next(self._ids)}"
+        calls = [(call.call_id or f"call_{next(self._ids)}", call) for call in reply.tool_calls]
+        finish = "tool_calls" if calls else "stop"
+        model = body.get("model", "scripted")
+        if not body.get("stream"):
+            message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
+            if calls:
+                message["tool_calls"] = [
+                    {"id": cid, "type": "function",
+                     "function": {"name": call.name, "arguments": call.arguments_json()}}
+                    for cid, call in calls]
+            return web.json_response({
+                "id": completion_id, "object": "chat.completion", "created": int(time.time()),
+                "model": model, "choices": [{"index": 0, "message": message,
+                                             "finish_reason": finish}],
+                "usage": _usage(body, reply)})
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                               "Cache-Control": "no-cache"})
+        await response.prepare(request)
+
+        async def send(choices: list[dict[str, Any]], **extra: Any) -> None:
+            chunk = {"id": completion_id, "object": "chat.completion.chunk",
+                     "created": int(time.time()), "model": model, "choices": choices, **extra}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+        def delta(**fields: Any) -> list[dict[str, Any]]:
+            return [{"index": 0, "delta": fields, "finish_reason": None}]
+
+        await send(delta(role="assistant", content=""))
+        for piece in re.findall(r"\S+\s*", reply.text):
+            await send(delta(content=piece))
+        for index, (cid, call) in enumerate(calls):
+            await send(delta(tool_calls=[{"index": index, "id": cid, "type": "function",
+                                          "function": {"name": call.name, "arguments": ""}}]))
+            await send(delta(tool_calls=[{"index": index,
+                                          "function": {"arguments": call.arguments_json()}}]))
+        await send([{"index": 0, "delta": {}, "finish_reason": finish}])
+        await send([], usage=_usage(body, reply))
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _speech(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        await self._record(request.path, body)
+        text = str(body.get("input", "")).strip()
+        if not text:
+            return web.json_response({"error": {"message": "input is empty"}}, status=400)
+        wanted = "pcm" if body.get("response_format") == "pcm" else "wav"
+        key = (text, wanted)
+        if key not in self._speech_cache:
+            self._speech_cache[key] = await synthesize(text, wanted)
+        audio, content_type = self._speech_cache[key]
+        return web.Response(body=audio, content_type=content_type)
+
+    async def _transcription(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+        upload = form.get("file")
+        audio = upload.file.read() if isinstance(upload, web.FileField) else b""
+        fields["audio_seconds"], fields["audio_rms"] = _wav_stats(audio)
+        await self._record(request.path, fields)
+        text = self.transcripts.popleft() if self.transcripts else self.default_transcript
+        if fields.get("response_format") == "verbose_json":
+            return web.json_response({"text": text, "language": "english",
+                                      "duration": fields["audio_seconds"], "segments": []})
+        return web.json_response({"text": text})
+
+
+def _usage(body: dict[str, Any], reply: ChatReply) -> dict[str, int]:
+    prompt = sum(len(message_text(m).split()) for m in body.get("messages", []))
+    completion = len(reply.text.split()) + len(reply.tool_calls)
+    return {"prompt_tokens": prompt, "completion_tokens": completion,
+            "total_tokens": prompt + completion}
+
+
+def _wav_stats(data: bytes) -> tuple[float, float]:
+    """Duration and RMS level of 16-bit WAV audio, so tests can tell speech from silence."""
+    try:
+        with wave.open(io.BytesIO(data)) as wav:
+            frames = wav.readframes(wav.getnframes())
+            rate, width = wav.getframerate(), wav.getsampwidth()
+    except (wave.Error, EOFError):
+        return 0.0, 0.0
+    if width != 2 or not frames:
+        return 0.0, 0.0
+    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
+    return len(samples) / rate, float(np.sqrt(np.mean(samples**2)))
+
+
+async def synthesize(text: str, response_format: str = "pcm") -> tuple[bytes, str]:
+    """Real speech for `text`: espeak-ng, resampled by sox to 24 kHz mono 16-bit.
+
+    Returns the bytes and their content type: raw PCM for "pcm", otherwise a WAV file.
+    """
+    espeak = await asyncio.create_subprocess_exec(
+        "espeak-ng", "--stdout", "-s", "190", text,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    spoken, _ = await espeak.communicate()
+    target = ["-t", "raw"] if response_format == "pcm" else ["-t", "wav"]
+    sox = await asyncio.create_subprocess_exec(
+        "sox", "-t", "wav", "-", *target, "-r", str(SPEECH_SAMPLE_RATE), "-e", "signed",
+        "-b", "16", "-c", "1", "-",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL)
+    audio, _ = await sox.communicate(spoken)
+    if espeak.returncode or sox.returncode or not audio:
+        raise RuntimeError(f"speech synthesis failed (espeak-ng {espeak.returncode}, "
+                           f"sox {sox.returncode})")
+    return audio, "audio/pcm" if response_format == "pcm" else "audio/wav"
+
+
+async def _serve(host: str, port: int) -> None:
+    server = ModelServer(host, port)
+    await server.start()
+    print(f"scripted model server on {server.url}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    args = parser.parse_args()
+    try:
+        asyncio.run(_serve(args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
