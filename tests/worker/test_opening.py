@@ -1,0 +1,58 @@
+"""How the agent opens a call, decided from the newest events of the log."""
+
+from __future__ import annotations
+
+from conversation import (
+    Channel,
+    ChannelSwitchEvent,
+    Event,
+    MessageEvent,
+    Role,
+    StoredEvent,
+    attributes,
+)
+from worker.agent import OpeningKind, plan_opening
+
+
+def log(*events: Event) -> list[StoredEvent]:
+    return [StoredEvent(f"{n + 1}-0", event) for n, event in enumerate(events)]
+
+
+def said(role: Role, channel: Channel, text: str = "words") -> MessageEvent:
+    return MessageEvent(role=role, channel=channel, text=text)
+
+
+TO_VOICE = ChannelSwitchEvent(from_channel=Channel.CHAT, to_channel=Channel.VOICE,
+                              trigger="visitor_clicked")
+VISITOR_LEFT = ChannelSwitchEvent(event_id=attributes.visitor_left_event_id("PA_1"),
+                                  from_channel=Channel.VOICE, to_channel=Channel.CHAT,
+                                  trigger="visitor_left")
+
+
+def test_no_conversation_yet_gets_a_greeting() -> None:
+    assert plan_opening(log(TO_VOICE)).kind is OpeningKind.GREET
+
+
+def test_a_chat_before_the_switch_is_continued() -> None:
+    recent = log(said(Role.USER, Channel.CHAT), said(Role.ASSISTANT, Channel.CHAT), TO_VOICE)
+
+    assert plan_opening(recent).kind is OpeningKind.CONTINUE_CHAT
+
+
+def test_turns_spoken_since_the_switch_mean_the_call_is_resumed() -> None:
+    recent = log(said(Role.USER, Channel.CHAT), TO_VOICE, said(Role.ASSISTANT, Channel.VOICE))
+
+    assert plan_opening(recent).kind is OpeningKind.RESUME_CALL
+
+
+def test_a_call_the_visitor_left_is_not_resumed_by_the_next_switch() -> None:
+    recent = log(said(Role.USER, Channel.CHAT), TO_VOICE, said(Role.USER, Channel.VOICE),
+                 VISITOR_LEFT, said(Role.USER, Channel.CHAT), TO_VOICE)
+
+    assert plan_opening(recent).kind is OpeningKind.CONTINUE_CHAT
+
+
+def test_spoken_turns_whose_switch_is_older_than_the_events_read_are_resumed() -> None:
+    recent = log(said(Role.USER, Channel.VOICE), said(Role.ASSISTANT, Channel.VOICE))
+
+    assert plan_opening(recent).kind is OpeningKind.RESUME_CALL

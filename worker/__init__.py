@@ -1,0 +1,1 @@
+"""The Baton voice worker: a LiveKit Agents server that continues a chat by voice."""

@@ -1,0 +1,95 @@
+"""The voice agent: its instructions, its tools, and how it opens a call from the log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from livekit.agents import Agent, llm
+
+from conversation import Channel, ChannelSwitchEvent, MessageEvent, Role, StoredEvent
+from worker.tools import SHARED_TOOLS
+
+INSTRUCTIONS = """\
+You are the AI assistant of an online shop, talking with a visitor in a voice call.
+The conversation may have started in the website's text chat: earlier messages in your history
+come from there, and the visitor expects you to remember them. Never ask them to repeat
+something they already said or typed.
+Speak naturally in short sentences. No lists, markdown, emojis or symbols: everything you say is
+read aloud. Use the tools to look up orders, quote prices and book callbacks instead of guessing,
+and reuse results already in the conversation. Read back at most the last two digits of a phone
+number."""
+
+
+class OpeningKind(StrEnum):
+    GREET = "greet"
+    CONTINUE_CHAT = "continue_chat"
+    RESUME_CALL = "resume_call"
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    kind: OpeningKind
+    instructions: str
+    """What the model is asked for the first words; the words themselves are generated."""
+
+
+_OPENING_INSTRUCTIONS = {
+    OpeningKind.GREET: (
+        "The visitor has just started a voice call and there is no earlier conversation. "
+        "Greet them warmly in one sentence, say you are the shop's AI assistant, and ask how "
+        "you can help."),
+    OpeningKind.CONTINUE_CHAT: (
+        "The visitor has just switched from the text chat to this voice call. Do not greet them "
+        "as a stranger and do not ask them to repeat anything. In one or two short sentences, "
+        "say what you understand they were asking about in the chat, for example \"I see you "
+        "were asking about your January claim, let me pull that up\", and carry on from there."),
+    OpeningKind.RESUME_CALL: (
+        "The call dropped and you have just rejoined the same voice call; the visitor is still "
+        "there. Do not greet them again. Apologise briefly for being cut off, recall in one "
+        "sentence what they were telling you, for example \"Sorry, we were cut off; you were "
+        "telling me about your order\", and continue where you left off."),
+}
+
+_CALL_CHANNELS = (Channel.VOICE, Channel.PHONE)
+
+
+def plan_opening(recent: Sequence[StoredEvent]) -> Opening:
+    """Decide how to open from the newest events of the log.
+
+    A call is in progress when turns were spoken after the last switch to a call channel and
+    no switch back (the visitor leaving) came since: then the agent was re-dispatched and
+    resumes. Otherwise it continues the chat if there was one, or greets.
+    """
+    spoken_since_switch = False
+    for stored in reversed(recent):
+        event = stored.event
+        if isinstance(event, MessageEvent) and event.channel in _CALL_CHANNELS:
+            spoken_since_switch = True
+        elif isinstance(event, ChannelSwitchEvent):
+            if event.to_channel in _CALL_CHANNELS and spoken_since_switch:
+                return opening_for(OpeningKind.RESUME_CALL)
+            break
+    else:
+        # The switch is older than the events read; spoken turns mean a call is in progress.
+        if spoken_since_switch:
+            return opening_for(OpeningKind.RESUME_CALL)
+    if any(isinstance(s.event, MessageEvent) and s.event.role is not Role.SYSTEM for s in recent):
+        return opening_for(OpeningKind.CONTINUE_CHAT)
+    return opening_for(OpeningKind.GREET)
+
+
+def opening_for(kind: OpeningKind) -> Opening:
+    return Opening(kind, _OPENING_INSTRUCTIONS[kind])
+
+
+class BatonAgent(Agent):
+    """Continues the conversation restored from the log, with the tools the chat agent has."""
+
+    def __init__(self, *, chat_ctx: llm.ChatContext, opening: Opening) -> None:
+        super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(SHARED_TOOLS))
+        self.opening = opening
+
+    async def on_enter(self) -> None:
+        self.session.generate_reply(instructions=self.opening.instructions)

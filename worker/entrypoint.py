@@ -1,0 +1,201 @@
+"""One job: restore the conversation named by the room, run the call, write every turn back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import redis.asyncio as aioredis
+from livekit import rtc
+from livekit.agents import (
+    AgentSession,
+    CloseEvent,
+    JobContext,
+    JobProcess,
+    room_io,
+)
+from livekit.plugins import silero
+
+from conversation import (
+    Channel,
+    ChannelSwitchEvent,
+    ConversationNotFound,
+    ConversationStore,
+    InvalidInput,
+    Status,
+    StoreUnavailable,
+    attributes,
+    validate_conversation_id,
+)
+from conversation.history import HistoryBudget
+from conversation.restore import load_chat_context
+from worker import metrics
+from worker.agent import BatonAgent, plan_opening
+from worker.models import session_models
+from worker.settings import WorkerSettings, current_settings
+from worker.tools import CallData, ExampleBackend
+from worker.writeback import WriteBack, record_session
+
+logger = logging.getLogger("baton.worker")
+
+RECENT_EVENTS = 64
+"""Newest log events read to tell a fresh switch from a call already in progress."""
+
+
+def setup_process(proc: JobProcess) -> None:
+    """Load the voice activity model once per process, before any job needs it."""
+    proc.userdata["vad"] = silero.VAD.load()
+
+
+async def restore(store: ConversationStore, conversation_id: str,
+                  budget: HistoryBudget) -> tuple[BatonAgent, float]:
+    """Build the agent from the log: the model's context and how to open. Returns the agent
+    and the seconds the restore took."""
+    started = time.perf_counter()
+    chat_ctx, (recent, _total) = await asyncio.gather(
+        load_chat_context(store, conversation_id, budget=budget),
+        store.read_tail(conversation_id, RECENT_EVENTS))
+    agent = BatonAgent(chat_ctx=chat_ctx, opening=plan_opening(recent))
+    return agent, time.perf_counter() - started
+
+
+def is_visitor(participant: rtc.RemoteParticipant) -> bool:
+    """The person the call is for: the widget's visitor, or the visitor reached by phone."""
+    role = participant.attributes.get(attributes.ROLE)
+    if role == attributes.ROLE_VISITOR:
+        return True
+    return participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP and \
+        role != attributes.ROLE_HUMAN
+
+
+async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemoteParticipant:
+    arrived: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
+
+    def on_connected(participant: rtc.RemoteParticipant) -> None:
+        if is_visitor(participant) and not arrived.done():
+            arrived.set_result(participant)
+
+    room.on("participant_connected", on_connected)
+    try:
+        for participant in room.remote_participants.values():
+            on_connected(participant)
+        return await asyncio.wait_for(arrived, patience)
+    finally:
+        room.off("participant_connected", on_connected)
+
+
+class Call:
+    """The state of one call that outlives the entrypoint: the visitor and the write-back."""
+
+    def __init__(self, ctx: JobContext, store: ConversationStore, redis: aioredis.Redis,
+                 conversation_id: str, settings: WorkerSettings) -> None:
+        self.ctx = ctx
+        self.redis = redis
+        self.conversation_id = conversation_id
+        self.settings = settings
+        self.writeback = WriteBack(store, conversation_id)
+        self.channel = Channel.VOICE
+        self.visitor: rtc.RemoteParticipant | None = None
+        self.visitor_left_sid: str | None = None
+        self.started = time.monotonic()
+
+    def link(self, visitor: rtc.RemoteParticipant) -> None:
+        self.visitor = visitor
+        if visitor.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+            self.channel = Channel.PHONE
+        self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
+
+    def attach(self, session: AgentSession[CallData]) -> None:
+        record_session(session, self.writeback, channel=self.channel)
+        session.on("close", self._on_close)
+
+    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
+        if self.visitor is None or participant.identity != self.visitor.identity:
+            return
+        self.visitor_left_sid = participant.sid
+        logger.info("the visitor left the call; ending the job")
+        # The session closes first (committing any last turn), then `finish` writes the switch.
+        self.ctx.shutdown(reason="visitor left")
+
+    def _on_close(self, event: CloseEvent) -> None:
+        if event.error is not None:
+            logger.error("the voice session failed: %s", type(event.error).__name__)
+        self.ctx.shutdown(reason=f"session closed: {event.reason.value}")
+
+    async def finish(self, reason: str) -> None:
+        """The job's last step: record the visitor leaving, then flush everything to the log."""
+        try:
+            if self.visitor_left_sid is not None:
+                self.writeback.add(ChannelSwitchEvent(
+                    event_id=attributes.visitor_left_event_id(self.visitor_left_sid),
+                    from_channel=self.channel, to_channel=Channel.CHAT, trigger="visitor_left",
+                ), status=Status.CHAT)
+            self.writeback.start()
+            await self.writeback.aclose(grace=self.settings.flush_timeout)
+        finally:
+            await self.redis.aclose()
+            metrics.JOB_SECONDS.observe(time.monotonic() - self.started)
+            logger.info("job ended", extra={"reason": reason})
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """Run the call for the conversation the room is named after."""
+    settings = current_settings()
+    room_name = ctx.job.room.name
+    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
+    try:
+        conversation_id = validate_conversation_id(room_name)
+    except InvalidInput:
+        logger.error("room %r is not named by a Baton conversation id; ending the job",
+                     room_name[:80])
+        ctx.shutdown(reason="not a Baton conversation")
+        return
+
+    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0,
+                                    socket_connect_timeout=2.0)
+    store = ConversationStore(redis)
+    try:
+        (agent, restore_seconds), _ = await asyncio.gather(
+            restore(store, conversation_id, settings.history_budget), ctx.connect())
+    except (ConversationNotFound, StoreUnavailable) as exc:
+        await redis.aclose()
+        if isinstance(exc, ConversationNotFound):
+            logger.error("room is not a Baton conversation (no such conversation in the log); "
+                         "ending the job")
+        else:
+            logger.error("the conversation log is unreachable, so the history cannot be "
+                         "restored; ending the job")
+        ctx.shutdown(reason="conversation not restorable")
+        return
+    metrics.HISTORY_RESTORE_SECONDS.observe(restore_seconds)
+    logger.info("history restored", extra={"opening": agent.opening.kind.value,
+                                            "restore_ms": round(restore_seconds * 1000, 2)})
+
+    call = Call(ctx, store, redis, conversation_id, settings)
+    ctx.add_shutdown_callback(call.finish)
+    call.writeback.start()
+    try:
+        visitor = await wait_for_visitor(ctx.room, settings.visitor_wait)
+    except TimeoutError:
+        logger.warning("no visitor joined within %.0f s; ending the job", settings.visitor_wait)
+        ctx.shutdown(reason="no visitor")
+        return
+    call.link(visitor)
+
+    session = AgentSession[CallData](
+        userdata=CallData(conversation_id, store, ExampleBackend()),
+        user_away_timeout=None,
+        **session_models(settings, ctx.proc.userdata["vad"]),
+    )
+    call.attach(session)
+    await session.start(
+        agent=agent, room=ctx.room,
+        room_options=room_io.RoomOptions(
+            participant_identity=visitor.identity,
+            # Leaving is handled by `Call`, which records it before the job ends.
+            close_on_disconnect=False,
+        ),
+        record=False,
+    )
+

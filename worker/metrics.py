@@ -1,0 +1,33 @@
+"""Prometheus metrics of the voice worker, served by the framework on the metrics port."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_WRITTEN = Counter(
+    "baton_worker_events_written_total",
+    "Conversation events the worker wrote to the log, by kind (message, tool_call, ...).",
+    ["kind"])
+WRITE_RETRIES = Counter(
+    "baton_worker_writeback_retries_total",
+    "Log writes retried because Redis was unavailable.")
+EVENTS_LOST = Counter(
+    "baton_worker_writeback_lost_total",
+    "Buffered events still unwritten when a job ended.")
+BUFFER_DEPTH = Gauge(
+    "baton_worker_writeback_buffer_depth",
+    "Events waiting in memory for Redis.", multiprocess_mode="livesum")
+TOOL_CACHE_HITS = Counter(
+    "baton_worker_tool_cache_hits_total",
+    "Tool calls answered from the conversation's tool cache.", ["tool"])
+TOOL_CALLS = Counter(
+    "baton_worker_tool_backend_calls_total",
+    "Tool calls that reached the business backend.", ["tool"])
+HISTORY_RESTORE_SECONDS = Histogram(
+    "baton_worker_history_restore_seconds",
+    "Time to load the log and build the model's context at the start of a job.",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+JOB_SECONDS = Histogram(
+    "baton_worker_job_duration_seconds",
+    "Duration of voice jobs, from entrypoint to the end of the write-back flush.",
+    buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600))

@@ -1,0 +1,107 @@
+"""The worker's configuration: one settings object read from the environment."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from conversation.history import HistoryBudget
+
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"
+"""LiveKit's well-known development credentials; anyone can sign tokens with them."""
+
+
+class SettingsError(Exception):
+    """The environment does not describe a worker that can run; the message says what to set."""
+
+
+class WorkerSettings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "production"] = Field(
+        default="production", validation_alias="BATON_ENV")
+
+    livekit_url: str = Field(default="", validation_alias="LIVEKIT_URL")
+    livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
+    livekit_api_secret: SecretStr = Field(default=SecretStr(""),
+                                          validation_alias="LIVEKIT_API_SECRET")
+    redis_url: str = Field(default="", validation_alias="REDIS_URL")
+    agent_name: str = Field(default="baton-voice", min_length=1,
+                            validation_alias="BATON_AGENT_NAME")
+
+    openai_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    model_mode: Literal["pipeline", "realtime"] = Field(default="pipeline",
+                                                        validation_alias="BATON_MODEL_MODE")
+    llm_model: str = Field(default="gpt-4.1-mini", validation_alias="BATON_LLM_MODEL")
+    stt_model: str = Field(default="gpt-4o-mini-transcribe", validation_alias="BATON_STT_MODEL")
+    tts_model: str = Field(default="gpt-4o-mini-tts", validation_alias="BATON_TTS_MODEL")
+    tts_voice: str = Field(default="ash", validation_alias="BATON_TTS_VOICE")
+    realtime_model: str = Field(default="gpt-realtime", validation_alias="BATON_REALTIME_MODEL")
+
+    drain_timeout: int = Field(default=1800, ge=0, validation_alias="BATON_DRAIN_TIMEOUT")
+    """Seconds a SIGTERM'd worker waits for live calls to end before it stops anyway."""
+    metrics_port: int | None = Field(default=None, ge=0, le=65535,
+                                     validation_alias="BATON_METRICS_PORT")
+    metrics_dir: str | None = Field(default=None, validation_alias="BATON_METRICS_DIR")
+    health_port: int = Field(default=8081, ge=0, le=65535, validation_alias="BATON_HEALTH_PORT")
+    job_executor: Literal["process", "thread"] = Field(default="process",
+                                                       validation_alias="BATON_JOB_EXECUTOR")
+    idle_processes: int | None = Field(default=None, ge=0,
+                                       validation_alias="BATON_IDLE_PROCESSES")
+
+    history_max_items: int = Field(default=200, ge=1, validation_alias="BATON_HISTORY_MAX_ITEMS")
+    history_max_chars: int = Field(default=48_000, ge=100,
+                                   validation_alias="BATON_HISTORY_MAX_CHARS")
+    visitor_wait: float = Field(default=120.0, gt=0, validation_alias="BATON_VISITOR_WAIT")
+    """Seconds a job waits for the visitor to be in the room before it gives up."""
+    flush_timeout: float = Field(default=8.0, gt=0, validation_alias="BATON_FLUSH_TIMEOUT")
+    """Seconds the end of a job waits for buffered transcript events to reach Redis."""
+
+    @property
+    def history_budget(self) -> HistoryBudget:
+        return HistoryBudget(max_items=self.history_max_items, max_chars=self.history_max_chars)
+
+    def problems(self) -> list[str]:
+        """Everything that stops this configuration from running, each saying what to set."""
+        found: list[str] = []
+        for value, name, hint in (
+            (self.livekit_url, "LIVEKIT_URL", "the LiveKit server, e.g. wss://livekit.example"),
+            (self.livekit_api_key, "LIVEKIT_API_KEY", "the API key the worker registers with"),
+            (self.livekit_api_secret.get_secret_value(), "LIVEKIT_API_SECRET",
+             "the secret of that API key"),
+            (self.redis_url, "REDIS_URL", "the conversation log, e.g. redis://redis:6379/0"),
+            (self.openai_api_key.get_secret_value(), "OPENAI_API_KEY",
+             "the model provider's key (any value for a local OpenAI-compatible server "
+             "set with OPENAI_BASE_URL)"),
+        ):
+            if not value:
+                found.append(f"set {name}: {hint}")
+        if self.environment != "development" and (
+                self.livekit_api_key == DEV_API_KEY
+                or self.livekit_api_secret.get_secret_value() == DEV_API_SECRET):
+            found.append("LIVEKIT_API_KEY/LIVEKIT_API_SECRET are LiveKit's public development "
+                         "credentials: set real ones, or BATON_ENV=development for a local stack")
+        return found
+
+
+def load_settings() -> WorkerSettings:
+    """Read and check the environment, raising SettingsError that lists what to fix."""
+    try:
+        settings = WorkerSettings()
+    except ValidationError as exc:
+        lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise SettingsError("invalid worker settings:\n  " + "\n  ".join(lines)) from None
+    if problems := settings.problems():
+        raise SettingsError("the worker cannot start:\n  " + "\n  ".join(problems))
+    return settings
+
+
+@lru_cache(maxsize=1)
+def current_settings() -> WorkerSettings:
+    """The process's settings, read once; job processes inherit the worker's environment."""
+    return load_settings()
