@@ -34,6 +34,12 @@ def is_live(dispatch: agent_dispatch.AgentDispatch) -> bool:
     return not jobs or any(job.state.status not in _ENDED for job in jobs)
 
 
+def is_pending(dispatch: agent_dispatch.AgentDispatch) -> bool:
+    """Not yet taken by a worker: its agent is still on the way."""
+    jobs = dispatch.state.jobs
+    return not jobs or any(job.state.status == agent.JobStatus.JS_PENDING for job in jobs)
+
+
 def is_visitor(participant: models.ParticipantInfo) -> bool:
     return (participant.kind != models.ParticipantInfo.Kind.AGENT
             and participant.identity.startswith(attributes.VISITOR_IDENTITY_PREFIX))
@@ -72,15 +78,18 @@ class Dispatcher:
             return Ensured(created.id, created=True)
 
     async def redispatch(self, room: str, conversation_id: str) -> Ensured:
-        """Dispatch again if a visitor is in the room without an agent.
+        """Dispatch again if a visitor is in the room without an agent or one on its way.
 
         Open-source LiveKit records a dispatch's restart policy but never acts on it, and a
-        crashed agent's job can still read as running, so presence decides, not dispatches.
+        crashed agent's job can still read as running, so presence decides, not job states.
         """
         async with self._locked(room):
             participants = await self.livekit.list_participants(room)
             if not any(map(is_visitor, participants)) or any(map(is_agent, participants)):
                 return Ensured(None, created=False)
+            for dispatch in await self.livekit.list_dispatches(room):
+                if dispatch.agent_name == self.agent_name and is_pending(dispatch):
+                    return Ensured(dispatch.id, created=False)
             created = await self.livekit.create_dispatch(room, self.agent_name,
                                                          _metadata(conversation_id))
             return Ensured(created.id, created=True)

@@ -43,12 +43,24 @@ class LiveKit:
         return list(reply.rooms)
 
     async def list_participants(self, room: str) -> list[models.ParticipantInfo]:
-        reply = await _call("ListParticipants", self.api.room.list_participants(
-            proto_room.ListParticipantsRequest(room=room)))
+        """Nobody, also when the room is gone (LiveKit answers not_found then)."""
+        try:
+            reply = await _call("ListParticipants", self.api.room.list_participants(
+                proto_room.ListParticipantsRequest(room=room)))
+        except LiveKitRejected as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return []
+            raise
         return list(reply.participants)
 
     async def list_dispatches(self, room: str) -> list[agent_dispatch.AgentDispatch]:
-        return await _call("ListDispatch", self.api.agent_dispatch.list_dispatch(room))
+        """None, also when the room is gone."""
+        try:
+            return await _call("ListDispatch", self.api.agent_dispatch.list_dispatch(room))
+        except LiveKitRejected as exc:
+            if exc.code == api.TwirpErrorCode.NOT_FOUND:
+                return []
+            raise
 
     async def create_dispatch(self, room: str, agent_name: str,
                               metadata: str) -> agent_dispatch.AgentDispatch:
