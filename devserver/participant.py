@@ -73,6 +73,8 @@ class Participant:
         self.tracks: dict[str, PublishedTrack] = {}
         self.subscriptions: dict[str, Subscription] = {}
         self.auto_subscribe = True
+        # Tracks asked for explicitly, kept so that one published later is subscribed on arrival.
+        self.wanted: set[str] = set()
         self.state: models.ParticipantInfo.State = models.ParticipantInfo.State.JOINING
         self.joined_at_ms = int(time.time() * 1000)
         self.version = 0

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
-from livekit import api
+from livekit import api as lk
 
 from deploy.processes import ManagedProcess, free_port, wait_for_port
 
@@ -71,16 +71,16 @@ class DevServer:
         room: str,
         *,
         name: str = "",
-        kind: api.AccessToken.ParticipantKind = "standard",
+        kind: lk.AccessToken.ParticipantKind = "standard",
         metadata: str = "",
         attributes: dict[str, str] | None = None,
         ttl: timedelta = timedelta(minutes=10),
         **grants: object,
     ) -> str:
         """A join token for `room`; keyword grants (can_subscribe=False, ...) override defaults."""
-        video = api.VideoGrants(room_join=True, room=room, **grants)  # type: ignore[arg-type]
+        video = lk.VideoGrants(room_join=True, room=room, **grants)  # type: ignore[arg-type]
         token = (
-            api.AccessToken(self.api_key, self.api_secret)
+            lk.AccessToken(self.api_key, self.api_secret)
             .with_identity(identity)
             .with_name(name or identity)
             .with_kind(kind)
@@ -91,6 +91,30 @@ class DevServer:
         )
         return token.to_jwt()
 
-    def api(self) -> api.LiveKitAPI:
-        """An API client with this server's key; close it with `await client.aclose()`."""
-        return api.LiveKitAPI(self.url, self.api_key, self.api_secret)
+    def api(self, token: str | None = None) -> lk.LiveKitAPI:
+        """An API client with this server's key, or sending `token` verbatim when given.
+
+        Close it with `await client.aclose()` (or use it as an async context manager).
+        """
+        if token is not None:
+            return lk.LiveKitAPI(self.url, token=token)
+        return lk.LiveKitAPI(self.url, self.api_key, self.api_secret)
+
+    def grant_token(
+        self,
+        *,
+        identity: str = "admin",
+        ttl: timedelta = timedelta(minutes=10),
+        sip: lk.SIPGrants | None = None,
+        **grants: object,
+    ) -> str:
+        """A token with exactly these video grants (room_admin=True, room="a", ...) for the API."""
+        token = (
+            lk.AccessToken(self.api_key, self.api_secret)
+            .with_identity(identity)
+            .with_grants(lk.VideoGrants(**grants))  # type: ignore[arg-type]
+            .with_ttl(ttl)
+        )
+        if sip is not None:
+            token = token.with_sip_grants(sip)
+        return token.to_jwt()

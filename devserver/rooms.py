@@ -126,12 +126,11 @@ class Room:
         return participant
 
     async def subscribe_existing(self, participant: Participant) -> None:
-        """Subscribe a newcomer that auto-subscribes to every track already published."""
-        if not participant.auto_subscribe:
-            return
+        """Subscribe a participant to every published track it auto-subscribes to or asked for."""
         for publisher in self.participants():
             for track in list(publisher.tracks.values()):
-                await self._subscribe(participant, publisher, track)
+                if participant.auto_subscribe or track.info.sid in participant.wanted:
+                    await self._subscribe(participant, publisher, track)
 
     async def remove(self, participant: Participant, reason: Reason) -> None:
         """Take a participant out: its tracks, its subscriptions, then its session."""
@@ -179,7 +178,7 @@ class Room:
         self._broadcast_participant(participant, include_self=True)
         self._manager.emit("track_published", self, participant, info)
         for subscriber in self.participants():
-            if subscriber.auto_subscribe:
+            if subscriber.auto_subscribe or info.sid in subscriber.wanted:
                 await self._subscribe(subscriber, participant, track)
         return track
 
@@ -214,6 +213,10 @@ class Room:
     ) -> None:
         subscriber = self._require(identity)
         wanted = set(track_sids)
+        if subscribe:
+            subscriber.wanted |= wanted
+        else:
+            subscriber.wanted -= wanted
         for publisher in self.participants():
             for sid in wanted & set(publisher.tracks):
                 if subscribe:
