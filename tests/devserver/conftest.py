@@ -1,110 +1,25 @@
-"""Fixtures for the agent, dispatch and SIP tests: own devservers, real agent workers, a WAV."""
+"""Fixtures for the agent, dispatch and SIP tests: own devservers and real agent workers."""
 
 from __future__ import annotations
 
-import json
-import os
-import sys
-import time
-import urllib.request
+import contextlib
 import uuid
-import wave
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import pytest
 from livekit import api
 
-from deploy.processes import ManagedProcess
 from devserver.process import DevServer
+from tests.devserver.agent_helpers import (
+    AgentWorker,
+    own_devserver,
+    start_worker,
+    wait_for_status,
+    workers_named,
+)
 
-AGENT_FILE = Path(__file__).with_name("agent_echo.py")
-# Generous: other suites may load the machine.
-STARTUP = 60.0
-
-
-@dataclass
-class AgentWorker:
-    """A `livekit-agents` worker process running agent_echo.py with the agents CLI."""
-
-    tag: str
-    process: ManagedProcess
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would: no goodbye to the server."""
-        assert self.process.process is not None
-        self.process.process.kill()
-        self.process.process.wait()
-
-
-def start_worker(
-    server: DevServer, log_dir: Path, tag: str, *, mode: str = "dev", **env: str
-) -> AgentWorker:
-    process = ManagedProcess(
-        f"agent-{tag}",
-        [sys.executable, str(AGENT_FILE), mode],
-        env={
-            "LIVEKIT_URL": server.url,
-            "LIVEKIT_API_KEY": server.api_key,
-            "LIVEKIT_API_SECRET": server.api_secret,
-            "AGENT_TAG": tag,
-            **env,
-        },
-        log_path=log_dir / f"agent-{tag}.log",
-    )
-    process.start()
-    return AgentWorker(tag, process)
-
-
-def agents_status(server: DevServer) -> dict[str, Any]:
-    """The devserver's dev-only view of its workers and jobs."""
-    token = (
-        api.AccessToken(server.api_key, server.api_secret)
-        .with_grants(api.VideoGrants(room_list=True))
-        .to_jwt()
-    )
-    request = urllib.request.Request(
-        f"{server.http_url}/devserver/agents", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return dict(json.loads(reply.read()))
-
-
-def wait_for_status(
-    server: DevServer, ready: Callable[[dict[str, Any]], bool], what: str, timeout: float = STARTUP
-) -> dict[str, Any]:
-    """Poll the status endpoint (it has no push) until `ready` holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = agents_status(server)
-        if ready(status):
-            return status
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what}: {status}")
-        time.sleep(0.1)
-
-
-def workers_named(status: dict[str, Any], name: str) -> list[dict[str, Any]]:
-    return [w for w in status["workers"] if w["agent_name"] == name]
-
-
-def own_devserver(log_dir: Path, **env: str) -> DevServer:
-    """A devserver for this module alone: unnamed workers take a job in every room it has."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        server = DevServer(log_path=log_dir / "devserver.log")
-        server.start()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    return server
+LkApi = Callable[[DevServer], api.LiveKitAPI]
 
 
 @pytest.fixture
@@ -127,18 +42,74 @@ async def lkapi_factory() -> AsyncIterator[Callable[[DevServer], api.LiveKitAPI]
         await client.aclose()
 
 
-def write_tone_wav(path: Path, *, frequency: float, seconds: float, rate: int) -> Path:
-    """A mono 16-bit WAV of a sine, at a rate other than 48 kHz to exercise resampling."""
-    t = np.arange(int(seconds * rate)) / rate
-    samples = (np.sin(2 * np.pi * frequency * t) * 12000).astype(np.int16)
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(rate)
-        out.writeframes(samples.tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
 def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield tmp_path_factory.mktemp("devserver-own")
+
+
+@pytest.fixture(scope="package")
+def agent_stack(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[DevServer, dict[str, AgentWorker]]]:
+    """A devserver with an explicit "echo" worker, an unnamed one and a "pool" of three.
+
+    Shared by the agent and dispatch tests, which keep apart by room names.
+    """
+    module_dir = tmp_path_factory.mktemp("agents")
+    server = own_devserver(module_dir)
+    workers = {
+        "echo": start_worker(
+            server, module_dir, "echo", LIVEKIT_AGENT_NAME="echo", AGENT_EXECUTOR="process"
+        ),
+        "auto": start_worker(server, module_dir, "auto"),
+        # Same name, different capacity: reported load 1.0 leaves no spare capacity ...
+        "heavy": start_worker(
+            server, module_dir, "heavy", LIVEKIT_AGENT_NAME="pool", AGENT_LOAD="1.0"
+        ),
+        # ... this one reports itself full (production mode, tiny threshold) ...
+        "full": start_worker(
+            server,
+            module_dir,
+            "full",
+            mode="start",
+            LIVEKIT_AGENT_NAME="pool",
+            AGENT_LOAD="0.1",
+            AGENT_LOAD_THRESHOLD="0.05",
+        ),
+        # ... and only this one can take work.
+        "light": start_worker(
+            server, module_dir, "light", LIVEKIT_AGENT_NAME="pool", AGENT_LOAD="0.5"
+        ),
+    }
+    try:
+        wait_for_status(
+            server,
+            lambda s: (
+                len(workers_named(s, "echo")) == 1
+                and len(workers_named(s, "")) == 1
+                and sorted((w["status"], w["load"]) for w in workers_named(s, "pool"))
+                == [("WS_AVAILABLE", 0.5), ("WS_AVAILABLE", 1.0), ("WS_FULL", 0.10000000149011612)]
+            ),
+            "workers did not register and report their load",
+        )
+        yield server, workers
+    finally:
+        for worker in workers.values():
+            worker.process.stop()
+        server.stop()
+
+
+@pytest.fixture
+def agent_server(agent_stack: tuple[DevServer, dict[str, AgentWorker]]) -> DevServer:
+    return agent_stack[0]
+
+
+@pytest.fixture
+async def agent_room(
+    agent_server: DevServer, room_name: str, lkapi_factory: LkApi
+) -> AsyncIterator[str]:
+    """A room name; the room is deleted afterwards so its jobs end."""
+    yield room_name
+    lk = lkapi_factory(agent_server)
+    with contextlib.suppress(api.TwirpError):
+        await lk.room.delete_room(api.DeleteRoomRequest(room=room_name))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,9 @@ from livekit import api, rtc
 from livekit.protocol import sip
 
 from devserver.process import DevServer
-from tests.devserver.conftest import write_tone_wav
+from tests.devserver.agent_helpers import write_tone_wav
+from tests.devserver.conftest import LkApi
 from tests.devserver.rtc_helpers import WAIT, joined, listen, next_remote_audio
-
-LkApi = Callable[[DevServer], api.LiveKitAPI]
 
 ANSWERS = "+15550100001"
 BUSY = "+15550100486"
