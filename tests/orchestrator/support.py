@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
+from google.protobuf import json_format
+from livekit import api
+from livekit.protocol import webhook
 
+from orchestrator.settings import Settings
 from tests.conftest import ORCHESTRATOR_API_KEY
 
 # Generous: other suites may load the machine.
@@ -81,3 +88,14 @@ class SseReader:
                 name, _, value = line.partition(":")
                 current[name] = value.removeprefix(" ")
         return found
+
+
+def signed_webhook(event: webhook.WebhookEvent, settings: Settings, *,
+            secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A webhook as LiveKit sends it: protobuf JSON, with a JWT over the body's sha256."""
+    body = json_format.MessageToJson(event, indent=None).encode()
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    token = (api.AccessToken(settings.livekit_api_key,
+                             secret or settings.livekit_api_secret.get_secret_value())
+             .with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt())
+    return body, {"Authorization": token, "Content-Type": "application/webhook+json"}

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 import redis.asyncio as aioredis
-from google.protobuf import json_format
 from livekit import api, rtc
 from livekit.protocol import models, webhook
 from pydantic import SecretStr
@@ -22,20 +18,9 @@ from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.conftest import DevServerFactory
-from tests.orchestrator.support import AUTH, WAIT, create_conversation, events
+from tests.orchestrator.support import AUTH, WAIT, create_conversation, events, signed_webhook
 
 WEBHOOK = "/v1/livekit/webhook"
-
-
-def _signed(event: webhook.WebhookEvent, settings: Settings, *,
-            secret: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """A webhook as LiveKit sends it: protobuf JSON, with a JWT over the body's sha256."""
-    body = json_format.MessageToJson(event, indent=None).encode()
-    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
-    token = (api.AccessToken(settings.livekit_api_key,
-                             secret or settings.livekit_api_secret.get_secret_value())
-             .with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt())
-    return body, {"Authorization": token, "Content-Type": "application/webhook+json"}
 
 
 def _participant_event(name: str, room: str, identity: str, *, event_id: str,
@@ -107,7 +92,7 @@ async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
     event = _participant_event("participant_left", conversation_id, "visitor-1",
                                event_id="EV_left")
 
-    response = await _post(orchestrator_client, *_signed(event, orchestrator_settings))
+    response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
     assert response.json()["outcome"] == "recorded"
     last = (await events(orchestrator_client, conversation_id))[-1]
@@ -127,7 +112,7 @@ async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twic
     event = _participant_event("participant_left", conversation_id, "visitor-1",
                                event_id="EV_left")
 
-    await _post(orchestrator_client, *_signed(event, orchestrator_settings))
+    await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
     switches = [e for e in await events(orchestrator_client, conversation_id)
                 if e["trigger"] == "visitor_left"]
@@ -143,7 +128,7 @@ async def test_a_webhook_signed_with_another_secret_is_refused_and_changes_nothi
     event = _participant_event("participant_left", conversation_id, "visitor-1",
                                event_id="EV_forged")
 
-    response = await _post(orchestrator_client, *_signed(
+    response = await _post(orchestrator_client, *signed_webhook(
         event, orchestrator_settings, secret="not-the-livekit-secret-0123456789abcdef"))
 
     assert response.status_code == 401
@@ -158,7 +143,7 @@ async def test_a_webhook_whose_body_was_tampered_with_is_refused_and_changes_not
     before = await events(orchestrator_client, conversation_id)
     harmless = _participant_event("participant_joined", "another-room", "visitor-1",
                                   event_id="EV_tampered")
-    body, headers = _signed(harmless, orchestrator_settings)
+    body, headers = signed_webhook(harmless, orchestrator_settings)
 
     response = await _post(orchestrator_client,
                            body.replace(b"another-room", conversation_id.encode())
@@ -171,7 +156,7 @@ async def test_a_webhook_whose_body_was_tampered_with_is_refused_and_changes_not
 async def test_a_webhook_without_a_signature_is_refused(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     event = _participant_event("participant_left", "anything", "visitor-1", event_id="EV_x")
-    body, _ = _signed(event, orchestrator_settings)
+    body, _ = signed_webhook(event, orchestrator_settings)
 
     response = await _post(orchestrator_client, body, {"Content-Type": "application/json"})
 
@@ -183,7 +168,7 @@ async def test_a_replayed_webhook_is_handled_once(
     conversation_id = await create_conversation(orchestrator_client)
     event = _participant_event("participant_joined", conversation_id, "visitor-1",
                                event_id="EV_replayed")
-    body, headers = _signed(event, orchestrator_settings)
+    body, headers = signed_webhook(event, orchestrator_settings)
 
     first = await _post(orchestrator_client, body, headers)
     replay = await _post(orchestrator_client, body, headers)
@@ -197,7 +182,7 @@ async def test_a_webhook_for_a_room_that_is_not_a_conversation_is_acknowledged_a
     event = _participant_event("participant_left", "somebody-elses:room", "visitor-1",
                                event_id="EV_foreign")
 
-    response = await _post(orchestrator_client, *_signed(event, orchestrator_settings))
+    response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
     assert response.status_code == 200
     assert response.json()["outcome"] == "ignored"
@@ -210,7 +195,7 @@ async def test_the_room_finishing_returns_a_voice_conversation_to_chat(
     event = webhook.WebhookEvent(event="room_finished", id="EV_finished",
                                  room=models.Room(name=conversation_id, sid="RM_x"))
 
-    await _post(orchestrator_client, *_signed(event, orchestrator_settings))
+    await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
     assert await _status(orchestrator_client, conversation_id) == "chat"
 
@@ -235,7 +220,7 @@ async def test_the_agent_leaving_while_the_visitor_stays_is_dispatched_again_onc
         crashed = _participant_event("participant_left", conversation_id, "agent-AJ_1",
                                      event_id="EV_agent_left",
                                      kind=models.ParticipantInfo.Kind.AGENT)
-        body, headers = _signed(crashed, orchestrator_settings)
+        body, headers = signed_webhook(crashed, orchestrator_settings)
         another = _participant_event("participant_left", conversation_id, "agent-AJ_2",
                                      event_id="EV_other_agent_left",
                                      kind=models.ParticipantInfo.Kind.AGENT)
@@ -243,7 +228,7 @@ async def test_the_agent_leaving_while_the_visitor_stays_is_dispatched_again_onc
         first = await _post(orchestrator_client, body, headers)
         replay = await _post(orchestrator_client, body, headers)
         while_on_its_way = await _post(orchestrator_client,
-                                       *_signed(another, orchestrator_settings))
+                                       *signed_webhook(another, orchestrator_settings))
     finally:
         await visitor.disconnect()
 
@@ -259,7 +244,7 @@ async def test_the_agent_leaving_an_empty_room_is_not_dispatched_again(
     left = _participant_event("participant_left", conversation_id, "agent-AJ_1",
                               event_id="EV_agent_alone", kind=models.ParticipantInfo.Kind.AGENT)
 
-    response = await _post(orchestrator_client, *_signed(left, orchestrator_settings))
+    response = await _post(orchestrator_client, *signed_webhook(left, orchestrator_settings))
 
     assert response.json()["outcome"] == "ignored"
     assert await _agent_dispatches(livekit, conversation_id, orchestrator_settings.agent_name) == 0

@@ -1,0 +1,57 @@
+"""Health probes and the Prometheus metrics the orchestrator exports."""
+
+from __future__ import annotations
+
+import httpx
+from livekit.protocol import models, webhook
+
+from orchestrator.settings import Settings
+from tests.orchestrator.support import AUTH, create_conversation, signed_webhook
+
+
+def _sample(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text format."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name}")
+
+
+async def test_healthz_says_the_process_is_up(orchestrator_client: httpx.AsyncClient) -> None:
+    response = await orchestrator_client.get("/healthz")
+
+    assert response.json() == {"status": "ok"}
+
+
+async def test_switches_are_counted_by_trigger_and_timed(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice",
+                                   json={"trigger": "agent"}, headers=AUTH)
+
+    text = (await orchestrator_client.get("/metrics")).text
+
+    assert _sample(text, 'baton_switches_total{trigger="agent"}') == 1
+    assert _sample(text, "baton_switch_seconds_count") == 1
+
+
+async def test_errors_are_counted_by_type(orchestrator_client: httpx.AsyncClient) -> None:
+    await orchestrator_client.get("/v1/conversations/nobody-here", headers=AUTH)
+    await orchestrator_client.get("/v1/conversations/nobody-here")
+
+    text = (await orchestrator_client.get("/metrics")).text
+
+    assert _sample(text, 'baton_errors_total{type="ConversationNotFound"}') == 1
+    assert _sample(text, 'baton_errors_total{type="Unauthorized"}') == 1
+
+
+async def test_webhooks_are_counted_by_event(orchestrator_client: httpx.AsyncClient,
+                                             orchestrator_settings: Settings) -> None:
+    event = webhook.WebhookEvent(event="room_started", id="EV_counted",
+                                 room=models.Room(name="some-room"))
+    body, headers = signed_webhook(event, orchestrator_settings)
+    await orchestrator_client.post("/v1/livekit/webhook", content=body, headers=headers)
+
+    text = (await orchestrator_client.get("/metrics")).text
+
+    assert _sample(text, 'baton_webhooks_total{event="room_started"}') == 1

@@ -1,0 +1,84 @@
+"""Redis or LiveKit down: 503 naming which, and the log exactly as it was."""
+
+from __future__ import annotations
+
+import httpx
+from pydantic import SecretStr
+
+from deploy.processes import RedisServer, free_port
+from orchestrator.settings import Settings
+from tests.conftest import OrchestratorClientFactory
+from tests.orchestrator.support import AUTH, create_conversation, events, post_message
+
+
+async def test_redis_down_gives_503_for_every_write_and_loses_nothing(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings, own_redis_server: RedisServer) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+    async with orchestrator_client_factory(settings) as client:
+        conversation_id = await create_conversation(client)
+        await post_message(client, conversation_id, "before the outage")
+        own_redis_server.stop()
+
+        attempts = [
+            await client.post(f"/v1/conversations/{conversation_id}/messages",
+                              json={"role": "user", "text": "during"}, headers=AUTH),
+            await client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH),
+            await client.post("/v1/conversations", json={}, headers=AUTH),
+            await client.get(f"/v1/conversations/{conversation_id}/events", headers=AUTH),
+        ]
+
+        assert [r.status_code for r in attempts] == [503] * 4
+        assert {r.json()["message"] for r in attempts} == {"Redis unavailable"}
+        own_redis_server.start()
+        assert [e["text"] for e in await events(client, conversation_id)] == ["before the outage"]
+        record = (await client.get(f"/v1/conversations/{conversation_id}", headers=AUTH)).json()
+        assert record["status"] == "chat"
+
+
+async def test_readiness_names_redis_when_it_is_down(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings, own_redis_server: RedisServer) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+    async with orchestrator_client_factory(settings) as client:
+        own_redis_server.stop()
+
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {"ready": False, "redis": "down", "livekit": "ok",
+                               "message": "Redis unavailable"}
+
+
+async def test_readiness_names_livekit_when_it_is_down(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings) -> None:
+    settings = orchestrator_settings.model_copy(
+        update={"livekit_url": f"ws://127.0.0.1:{free_port()}"})
+    async with orchestrator_client_factory(settings) as client:
+        response = await client.get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json()["livekit"] == "down"
+    assert response.json()["message"] == "LiveKit unavailable"
+
+
+async def test_readiness_with_both_up(orchestrator_client: httpx.AsyncClient) -> None:
+    response = await orchestrator_client.get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json()["ready"] is True
+
+
+async def test_livekit_refusing_the_orchestrator_key_is_a_502_not_a_retryable_503(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings) -> None:
+    misconfigured = orchestrator_settings.model_copy(
+        update={"livekit_api_secret": SecretStr("not-the-devserver-secret-0123456789")})
+    async with orchestrator_client_factory(misconfigured) as client:
+        conversation_id = await create_conversation(client)
+
+        response = await client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
+
+        assert response.status_code == 502
+        assert await events(client, conversation_id) == []
