@@ -10,7 +10,7 @@ import sys
 import time
 import urllib.request
 import wave
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,8 +24,9 @@ from tests.devserver.rtc_helpers import WAIT
 
 READY_TOPIC = "echo.ready"
 AGENT_FILE = Path(__file__).with_name("agent_echo.py")
-# Generous: other suites may load the machine.
-STARTUP = 60.0
+# Generous: other suites may load the machine, and a worker starts a process per job.
+STARTUP = 150.0
+AGENT_WAIT = 90.0
 
 
 @dataclass
@@ -40,6 +41,17 @@ class AgentWorker:
         assert self.process.process is not None
         self.process.process.kill()
         self.process.process.wait()
+
+
+def stop_workers(workers: Iterable[AgentWorker], grace: float = 10.0) -> None:
+    """SIGTERM every worker at once, then wait; a worker still draining after `grace` is killed."""
+    running = [w.process for w in workers if w.process.running]
+    for process in running:
+        assert process.process is not None
+        process.process.terminate()
+    deadline = time.monotonic() + grace
+    for process in running:
+        process.stop(grace=max(0.1, deadline - time.monotonic()))
 
 
 def start_worker(
@@ -143,7 +155,7 @@ class Visitor:
 
         Every room also gets the unnamed worker's agent (automatic dispatch), so filter.
         """
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(AGENT_WAIT):
             while True:
                 facts = await self.ready.get()
                 if facts["agent_name"] == agent_name:

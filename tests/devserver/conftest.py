@@ -15,6 +15,7 @@ from tests.devserver.agent_helpers import (
     AgentWorker,
     own_devserver,
     start_worker,
+    stop_workers,
     wait_for_status,
     workers_named,
 )
@@ -94,8 +95,7 @@ def agent_stack(
         )
         yield server, workers
     finally:
-        for worker in workers.values():
-            worker.process.stop()
+        stop_workers(workers.values())
         server.stop()
 
 

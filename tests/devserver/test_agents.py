@@ -14,12 +14,16 @@ from devserver.process import DevServer
 from tests.devserver.agent_helpers import (
     own_devserver,
     start_worker,
+    stop_workers,
     visitor,
     wait_for_status,
     workers_named,
 )
 from tests.devserver.conftest import LkApi
 from tests.devserver.rtc_helpers import WAIT
+
+# Worker processes (and the process each job gets) start slowly on a loaded machine.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
@@ -149,8 +153,7 @@ async def test_a_refused_job_is_offered_to_another_worker(
             )
             agent = await person.next_agent("flaky")
     finally:
-        refuser.process.stop()
-        taker.process.stop()
+        stop_workers([refuser, taker])
     assert agent["worker"] == "taker"
 
 
@@ -182,8 +185,7 @@ async def test_a_crashed_workers_job_restarts_on_another_worker_as_its_policy_sa
             workers[first["worker"]].kill()
             second = await person.next_agent("phoenix")
     finally:
-        for worker in workers.values():
-            worker.process.stop()
+        stop_workers(workers.values())
     assert second["worker"] != first["worker"]
     assert second["dispatch_id"] == first["dispatch_id"]
     assert second["job_id"] != first["job_id"]

@@ -13,6 +13,9 @@ from tests.devserver.agent_helpers import visitor
 from tests.devserver.conftest import LkApi
 from tests.devserver.rtc_helpers import WAIT
 
+# Worker processes (and the process each job gets) start slowly on a loaded machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture
 def server(agent_server: DevServer) -> DevServer:
