@@ -75,6 +75,7 @@ class AgentService:
         self.workers: dict[str, Worker] = {}
         self.jobs: dict[str, JobRecord] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = False
         rooms.on("participant_left", self._on_participant_left)
         rooms.on("room_finished", self._on_room_finished)
 
@@ -408,6 +409,7 @@ class AgentService:
             log.info("job %s failed: its worker %s disconnected", record.job.id, worker.id)
             if (
                 self.honour_restart_policy
+                and not self._closing
                 and record.dispatch.restart_policy == agent_dispatch.JobRestartPolicy.JRP_ON_FAILURE
             ):
                 self.spawn(self._restart(record, worker))
@@ -422,6 +424,7 @@ class AgentService:
         await self.launch(room, record.dispatch, resuming=True, exclude=frozenset({dead}))
 
     async def _shutdown(self, app: web.Application) -> None:
+        self._closing = True
         for worker in list(self.workers.values()):
             await worker.ws.close()
         for task in list(self._tasks):
