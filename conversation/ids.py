@@ -27,8 +27,13 @@ def validate_conversation_id(value: str) -> str:
     return value
 
 
+# Both parts of a Redis stream id are unsigned 64-bit numbers; Redis refuses larger ones.
+_STREAM_ID_PART_MAX = 2**64 - 1
+
+
 def validate_stream_id(value: str, field: str = "after") -> str:
-    if not _stream_id.fullmatch(value):
+    if not _stream_id.fullmatch(value) or any(
+            int(part) > _STREAM_ID_PART_MAX for part in value.split("-")):
         raise InvalidInput(field, "must be a log position such as '1700000000000-0'")
     return value
 

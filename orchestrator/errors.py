@@ -149,6 +149,11 @@ def install(app: FastAPI) -> None:
 
     async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not JSON text) is bad input
+            # like any other, so it gets the same status and shape.
+            _count(request, "InvalidInput")
+            return error_response(InvalidInput("body", "must be a JSON document"))
         body = ErrorBody(error="HTTPError", message=str(exc.detail))
         return JSONResponse(body.model_dump(), status_code=exc.status_code, headers=exc.headers)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from conversation import Conversation, Event, Role, Status, StoredEvent
 from conversation.events import MAX_TEXT_CHARS
@@ -23,6 +23,14 @@ class IdentityIn(_Request):
     subject: str = Field(min_length=1, max_length=256)
     method: str = Field(min_length=1, max_length=64)
     verified_at: AwareDatetime
+
+    @field_validator("verified_at", mode="before")
+    @classmethod
+    def _text_only(cls, value: object) -> object:
+        # Pydantic would read a bare number as Unix time; the contract is an RFC 3339 string.
+        if not isinstance(value, str):
+            raise ValueError("must be an RFC 3339 date-time string with a time zone")
+        return value
 
 
 class CreateConversation(_Request):

@@ -87,7 +87,10 @@ async def stream_events(
 ) -> Response:
     # A reconnecting EventSource sends Last-Event-ID and repeats the original URL, so the
     # header is the newer position.
-    position = validate_stream_id(last_event_id, "Last-Event-ID") if last_event_id else after
+    if last_event_id:
+        position: str | None = validate_stream_id(last_event_id, "Last-Event-ID")
+    else:
+        position = validate_stream_id(after) if after else None
     # Fails with 404 before the response starts, rather than inside the stream.
     await store.get(conversation_id)
     return StreamingResponse(

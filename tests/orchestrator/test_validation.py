@@ -146,3 +146,30 @@ async def test_an_invalid_switch_trigger_is_refused(
     assert response.status_code == 422
     assert response.json()["field"] == "trigger"
     assert await events(orchestrator_client, conversation_id) == []
+
+
+async def test_a_log_position_beyond_64_bits_is_refused(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    """Regression: `after=4-62521783521976616735` matched the pattern, Redis refused the id and
+    the orchestrator answered 500 (found by the schemathesis run)."""
+    conversation_id = await create_conversation(orchestrator_client)
+
+    for path in ("events", "stream"):
+        response = await orchestrator_client.get(
+            f"/v1/conversations/{conversation_id}/{path}",
+            params={"after": "4-62521783521976616735"}, headers=AUTH)
+
+        assert response.status_code == 422, path
+        assert response.json()["field"] == "after"
+
+
+async def test_a_last_event_id_beyond_64_bits_is_refused(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+
+    response = await orchestrator_client.get(
+        f"/v1/conversations/{conversation_id}/stream",
+        headers={**AUTH, "Last-Event-ID": "99999999999999999999-0"})
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "Last-Event-ID"
