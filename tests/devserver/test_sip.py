@@ -395,3 +395,28 @@ async def test_a_test_can_replace_the_script_at_run_time(
 async def test_replacing_the_script_needs_the_sip_admin_grant(server: DevServer) -> None:
     caller = token_with(server, video=api.VideoGrants(), sip_grants=api.SIPGrants(call=True))
     assert await post_script(server, {}, caller) == 401
+
+
+async def test_a_hidden_phone_number_is_left_out_of_the_attributes(
+    lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    await lk.sip.create_sip_participant(
+        dial(trunk_id, ANSWERS, room_name, wait_until_answered=True, hide_phone_number=True)
+    )
+    phone = await lk.room.get_participant(
+        api.RoomParticipantIdentity(room=room_name, identity="phone")
+    )
+    assert "sip.phoneNumber" not in phone.attributes
+    assert "sip.trunkPhoneNumber" not in phone.attributes
+    assert phone.attributes["sip.callStatus"] == "active"
+
+
+async def test_a_call_ends_at_its_max_call_duration(
+    server: DevServer, lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    async with watching(server, room_name) as call:
+        await lk.sip.create_sip_participant(
+            dial(trunk_id, ANSWERS, room_name, max_call_duration=Duration(seconds=1))
+        )
+        await asyncio.wait_for(call.left.wait(), WAIT)
+    assert call.statuses[-2:] == ["active", "hangup"]
