@@ -23,7 +23,7 @@ def main() -> None:
             print(f"orchestrator: bad configuration{' ' + where if where else ''}: "
                   f"{error['msg']}", file=sys.stderr)
         sys.exit(2)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+    uvicorn.run(create_app(settings), host=settings.listen_host, port=settings.port,
                 log_level="info", access_log=False, proxy_headers=False)
 
 

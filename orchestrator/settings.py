@@ -34,8 +34,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     env: Environment = Field(Environment.DEVELOPMENT, validation_alias=_env("BATON_ENV"))
-    host: str = Field("127.0.0.1", validation_alias=_env("BATON_HOST"))
-    port: int = Field(8080, ge=1, le=65535, validation_alias=_env("BATON_PORT"))
+    host: str | None = Field(None, validation_alias=_env("BATON_HOST"),
+                             description="Default: loopback in development, all interfaces "
+                                         "otherwise (containers)")
+    port: int = Field(8000, ge=1, le=65535, validation_alias=_env("BATON_PORT"))
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     livekit_url: str = Field("ws://127.0.0.1:7880", validation_alias=_env("LIVEKIT_URL"))
@@ -75,7 +77,7 @@ class Settings(BaseSettings):
             return float(value)
         return value
 
-    @field_validator("livekit_api_url", mode="before")
+    @field_validator("livekit_api_url", "host", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value
@@ -119,6 +121,12 @@ class Settings(BaseSettings):
             assert isinstance(alias, AliasChoices)
             env[str(alias.choices[0])] = _env_value(getattr(self, name))
         return env
+
+    @property
+    def listen_host(self) -> str:
+        if self.host:
+            return self.host
+        return "127.0.0.1" if self.env is Environment.DEVELOPMENT else "0.0.0.0"
 
     @property
     def livekit_api_endpoint(self) -> str:
