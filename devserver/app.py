@@ -11,6 +11,7 @@ from aiohttp import web
 
 from devserver import agents, dispatch, signaling, sip
 from devserver.auth import Claims, verify_token
+from devserver.media import use_fast_audio_level
 from devserver.rooms import RoomManager
 from devserver.roomservice import RoomService
 from devserver.twirp import TwirpRouter
@@ -56,6 +57,7 @@ CTX_KEY = web.AppKey("devserver_context", ServerContext)
 
 
 def create_app(config: Config) -> web.Application:
+    use_fast_audio_level()
     app = web.Application(client_max_size=1024 * 1024)
     rooms = RoomManager()
     webhooks = WebhookSender(config.webhooks, config.api_key, config.api_secret)

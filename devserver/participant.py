@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from livekit.protocol import models
+from livekit.protocol import rtc as proto_rtc
 
 from devserver.auth import Claims
 from devserver.ids import new_id
@@ -75,10 +76,21 @@ class Participant:
         self.auto_subscribe = True
         # Tracks asked for explicitly, kept so that one published later is subscribed on arrival.
         self.wanted: set[str] = set()
+        # Who may subscribe to this participant's tracks, by identity; None lets everyone.
+        self.track_permissions: dict[str, proto_rtc.TrackPermission] | None = None
+        # Tracks this participant was refused by their publisher, told again once allowed.
+        self.denied: set[str] = set()
         self.state: models.ParticipantInfo.State = models.ParticipantInfo.State.JOINING
         self.joined_at_ms = int(time.time() * 1000)
         self.version = 0
         self.disconnect_reason: models.DisconnectReason = models.DisconnectReason.UNKNOWN_REASON
+
+    def allows(self, subscriber_identity: str, track_sid: str) -> bool:
+        """Whether this publisher lets `subscriber_identity` receive `track_sid`."""
+        if self.track_permissions is None:
+            return True
+        granted = self.track_permissions.get(subscriber_identity)
+        return granted is not None and (granted.all_tracks or track_sid in granted.track_sids)
 
     @property
     def hidden(self) -> bool:
@@ -119,6 +131,11 @@ class Participant:
 
     def send_track_unpublished(self, track_sid: str) -> None:
         """Confirm to the publisher that one of its tracks is gone."""
+
+    def send_subscription_permission(
+        self, publisher_sid: str, track_sid: str, allowed: bool
+    ) -> None:
+        """Tell this participant a publisher allowed or refused it one track."""
 
     async def add_subscription(self, sub: Subscription, publisher: Participant) -> None:
         """Start sending a published track's media to this participant."""

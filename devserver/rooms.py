@@ -11,6 +11,7 @@ from typing import Any, TypeAlias
 
 from aiortc import MediaStreamTrack
 from livekit.protocol import models
+from livekit.protocol import rtc as proto_rtc
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 
 from devserver.ids import new_id
@@ -224,6 +225,35 @@ class Room:
                 else:
                     await self._unsubscribe(subscriber, sid)
 
+    async def set_track_permissions(
+        self, publisher: Participant, permission: proto_rtc.SubscriptionPermission
+    ) -> None:
+        """Apply a publisher's subscription permissions: revoke at once, grant what is waiting."""
+        if permission.all_participants:
+            publisher.track_permissions = None
+        else:
+            by_sid = {p.sid: p.identity for p in self.participants()}
+            granted: dict[str, proto_rtc.TrackPermission] = {}
+            for entry in permission.track_permissions:
+                identity = entry.participant_identity or by_sid.get(entry.participant_sid, "")
+                if identity:
+                    granted[identity] = entry
+            publisher.track_permissions = granted
+        for subscriber in self.participants():
+            if subscriber is publisher:
+                continue
+            for sid, track in list(publisher.tracks.items()):
+                allowed = publisher.allows(subscriber.identity, sid)
+                if not allowed and sid in subscriber.subscriptions:
+                    await self._unsubscribe(subscriber, sid)
+                    subscriber.denied.add(sid)
+                    subscriber.send_subscription_permission(publisher.sid, sid, False)
+                elif allowed and sid in subscriber.denied:
+                    subscriber.denied.discard(sid)
+                    subscriber.send_subscription_permission(publisher.sid, sid, True)
+                    if subscriber.auto_subscribe or sid in subscriber.wanted:
+                        await self._subscribe(subscriber, publisher, track)
+
     async def _subscribe(
         self, subscriber: Participant, publisher: Participant, track: PublishedTrack
     ) -> None:
@@ -234,6 +264,11 @@ class Room:
             or not subscriber.permission.can_subscribe
             or sid not in publisher.tracks
         ):
+            return
+        if not publisher.allows(subscriber.identity, sid):
+            if sid not in subscriber.denied:
+                subscriber.denied.add(sid)
+                subscriber.send_subscription_permission(publisher.sid, sid, False)
             return
         sub = Subscription(track=track)
         subscriber.subscriptions[sid] = sub

@@ -275,6 +275,17 @@ class RtcParticipant(Participant):
             )
         )
 
+    def send_subscription_permission(
+        self, publisher_sid: str, track_sid: str, allowed: bool
+    ) -> None:
+        self.send(
+            proto_rtc.SignalResponse(
+                subscription_permission_update=proto_rtc.SubscriptionPermissionUpdate(
+                    participant_sid=publisher_sid, track_sid=track_sid, allowed=allowed
+                )
+            )
+        )
+
     async def add_subscription(self, sub: Subscription, publisher: Participant) -> None:
         if sub.track.fanout is None or self._closed.is_set():
             return

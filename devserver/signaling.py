@@ -200,6 +200,8 @@ class Signaling:
                 await room.update_subscriptions(
                     p.identity, request.subscription.track_sids, request.subscription.subscribe
                 )
+            elif which == "subscription_permission":
+                await room.set_track_permissions(p, request.subscription_permission)
             elif which == "update_metadata":
                 await self._update_own_metadata(room, p, request.update_metadata)
             elif which == "ping_req":

@@ -290,3 +290,39 @@ async def test_muting_is_seen_by_subscribers(devserver: DevServer, room: str) ->
             await next_remote_audio(bob)
             publication.track.mute()
             await asyncio.wait_for(muted.wait(), WAIT)
+
+
+async def test_a_publisher_can_limit_its_audio_to_chosen_participants(
+    devserver: DevServer, room: str
+) -> None:
+    async with (
+        joined(devserver, "alice", room) as alice,
+        joined(devserver, "bob", room) as bob,
+        joined(devserver, "carol", room) as carol,
+    ):
+        alice.local_participant.set_track_subscription_permissions(
+            allow_all_participants=False,
+            participant_permissions=[
+                rtc.ParticipantTrackPermission(participant_identity="bob", allow_all=True)
+            ],
+        )
+        async with publishing_sine(alice, 440.0):
+            heard = await listen(await next_remote_audio(bob))
+            publications = carol.remote_participants["alice"].track_publications.values()
+            assert [p.subscribed for p in publications] == [False]
+            carol_track = asyncio.ensure_future(next_remote_audio(carol))
+            # Opening the track to everyone lets carol in too.
+            alice.local_participant.set_track_subscription_permissions(allow_all_participants=True)
+            carol_heard = await listen(await carol_track)
+    assert abs(heard.dominant_hz - 440.0) < 10
+    assert abs(carol_heard.dominant_hz - 440.0) < 10
+
+
+async def test_a_publisher_revoking_permission_stops_that_subscriber(
+    devserver: DevServer, room: str
+) -> None:
+    async with joined(devserver, "alice", room) as alice, joined(devserver, "bob", room) as bob:
+        async with publishing_sine(alice):
+            track = await next_remote_audio(bob)
+            alice.local_participant.set_track_subscription_permissions(allow_all_participants=False)
+            await goes_quiet(track)
