@@ -15,7 +15,6 @@ from livekit.protocol import models, sip
 from devserver.auth import Claims, require_room_admin, require_sip_admin, require_sip_call
 from devserver.dispatch import typed
 from devserver.ids import new_id
-from devserver.serverparticipant import ServerParticipant
 from devserver.sipscript import ScriptError, SipScript, load_script, parse_script
 from devserver.sipsim import SimulatedCall, redact, sip_error
 from devserver.twirp import TwirpError
@@ -146,15 +145,13 @@ class SipService:
             attributes[ATTR_TRUNK_NUMBER] = trunk_number
         attributes[ATTR_CALL_STATUS] = "dialing"
         room, _ = await self._ctx.rooms.create_room(req.room_name)
-        participant = ServerParticipant(
-            room,
+        participant = await room.add_server_participant(
             req.participant_identity or f"sip_{req.sip_call_to}",
             name=req.participant_name,
             kind=models.ParticipantInfo.Kind.SIP,
             attributes=attributes,
             metadata=req.participant_metadata,
         )
-        await room.admit(participant)
         behaviour = self.script.call(req.sip_call_to)
         ringing = (
             req.ringing_timeout.ToTimedelta().total_seconds()
