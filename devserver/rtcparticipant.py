@@ -84,6 +84,7 @@ class RtcParticipant(Participant):
             self._out.put_nowait(response)
 
     async def write_loop(self) -> None:
+        """Send queued responses in order; after the last one (a leave), close the socket."""
         while (response := await self._out.get()) is not None:
             if self.ws.closed:
                 return
@@ -91,6 +92,8 @@ class RtcParticipant(Participant):
                 await self.ws.send_bytes(response.SerializeToString())
             except (ConnectionError, RuntimeError):
                 return
+        # The server ended the session: closing ends the reader too, whatever the client does.
+        await self.ws.close()
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)

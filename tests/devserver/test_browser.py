@@ -13,7 +13,7 @@ from playwright.async_api import async_playwright
 
 from deploy.processes import free_port
 from devserver.process import DevServer
-from tests.devserver.rtc_helpers import WAIT, joined, publishing_sine
+from tests.devserver.rtc_helpers import WAIT, joined, listen, next_remote_audio, publishing_sine
 
 ROOT = Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "web" / "dist" / "livekit.js"
@@ -80,3 +80,25 @@ async def test_chromium_hears_a_python_participant_sine(
             await browser.close()
     assert heard["identity"] == "speaker"
     assert abs(heard["hz"] - 440.0) < 15
+
+
+async def test_a_python_participant_hears_chromium_microphone(
+    devserver: DevServer, page_server: str
+) -> None:
+    room = f"browser-{uuid.uuid4().hex[:8]}"
+    query = urlencode(
+        {"url": devserver.url, "token": devserver.token("visitor", room), "publish": "1"}
+    )
+    async with joined(devserver, "agent", room) as agent, async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = await browser.new_page()
+            await page.goto(page_server + "?" + query)
+            track = await next_remote_audio(agent)
+            # Chromium's fake microphone beeps once a second: two seconds hold at least one beep.
+            heard = await listen(track, seconds=2.0)
+            assert await page.evaluate("window.failure") is None
+            assert list(agent.remote_participants) == ["visitor"]
+        finally:
+            await browser.close()
+    assert heard.rms > 100
