@@ -17,18 +17,22 @@ from orchestrator.tokens import widget_conversation
 bearer = HTTPBearer(auto_error=False, description="An API key, or a widget token where noted")
 
 
-def get_services(request: Request) -> Services:
+# Dependencies are coroutines on purpose: FastAPI runs plain functions in a thread pool, a
+# hop per dependency that costs more than the work they do.
+
+
+async def get_services(request: Request) -> Services:
     return cast(Services, request.app.state.services)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_store(services: ServicesDep) -> ConversationStore:
+async def get_store(services: ServicesDep) -> ConversationStore:
     return services.store
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
@@ -47,13 +51,13 @@ def is_api_key(settings: Settings, presented: str) -> bool:
     return matched
 
 
-def require_api_key(settings: SettingsDep, credentials: Credentials) -> None:
+async def require_api_key(settings: SettingsDep, credentials: Credentials) -> None:
     """Server-to-server calls: `Authorization: Bearer <API key>`."""
     if credentials is None or not is_api_key(settings, credentials.credentials):
         raise Unauthorized()
 
 
-def require_conversation_reader(
+async def require_conversation_reader(
     request: Request, settings: SettingsDep, credentials: Credentials,
     token: Annotated[str | None, Query(
         max_length=2048, description="A widget token, for EventSource, which cannot send headers",

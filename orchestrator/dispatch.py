@@ -17,7 +17,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from conversation import StoreUnavailable, attributes
 from orchestrator.errors import DispatchBusy
 from orchestrator.livekit import LiveKit
-from orchestrator.timing import waited
+from orchestrator.timing import waited, waiting
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -121,7 +121,8 @@ class _RoomLock:
             if time.monotonic() > deadline:
                 raise DispatchBusy(self.room)
             # The holder only makes one or two LiveKit calls; back off briefly and look again.
-            await asyncio.sleep(delay)
+            with waiting("lock"):
+                await asyncio.sleep(delay)
             delay = min(delay * 2, 0.1)
 
     async def __aexit__(self, *_exc: object) -> None:
