@@ -11,13 +11,13 @@ from typing import Any, TypeAlias
 
 from aiortc import MediaStreamTrack
 from livekit.protocol import models
-from livekit.protocol import rtc as proto_rtc
 from livekit.protocol.agent_dispatch import RoomAgentDispatch
 
 from devserver.ids import new_id
 from devserver.media import Fanout
-from devserver.participant import Participant, PublishedTrack, Subscription
+from devserver.participant import Participant, PublishedTrack
 from devserver.serverparticipant import ServerParticipant
+from devserver.subscriptions import Subscriptions
 from devserver.twirp import TwirpError
 
 log = logging.getLogger("devserver.rooms")
@@ -35,7 +35,7 @@ EVENTS = (
 Reason: TypeAlias = models.DisconnectReason
 
 
-class Room:
+class Room(Subscriptions):
     """One room: participants by identity, their tracks and the subscriptions between them."""
 
     def __init__(
@@ -126,13 +126,6 @@ class Room:
         log.info("participant joined %s (%s) in %s", identity, participant.sid, self.name)
         return participant
 
-    async def subscribe_existing(self, participant: Participant) -> None:
-        """Subscribe a participant to every published track it auto-subscribes to or asked for."""
-        for publisher in self.participants():
-            for track in list(publisher.tracks.values()):
-                if participant.auto_subscribe or track.info.sid in participant.wanted:
-                    await self._subscribe(participant, publisher, track)
-
     async def remove(self, participant: Participant, reason: Reason) -> None:
         """Take a participant out: its tracks, its subscriptions, then its session."""
         if self._participants.get(participant.identity) is not participant:
@@ -208,76 +201,6 @@ class Room:
         track.info.muted = muted
         participant.bump()
         self._broadcast_participant(participant, include_self=True)
-
-    async def update_subscriptions(
-        self, identity: str, track_sids: Iterable[str], subscribe: bool
-    ) -> None:
-        subscriber = self._require(identity)
-        wanted = set(track_sids)
-        if subscribe:
-            subscriber.wanted |= wanted
-        else:
-            subscriber.wanted -= wanted
-        for publisher in self.participants():
-            for sid in wanted & set(publisher.tracks):
-                if subscribe:
-                    await self._subscribe(subscriber, publisher, publisher.tracks[sid])
-                else:
-                    await self._unsubscribe(subscriber, sid)
-
-    async def set_track_permissions(
-        self, publisher: Participant, permission: proto_rtc.SubscriptionPermission
-    ) -> None:
-        """Apply a publisher's subscription permissions: revoke at once, grant what is waiting."""
-        if permission.all_participants:
-            publisher.track_permissions = None
-        else:
-            by_sid = {p.sid: p.identity for p in self.participants()}
-            granted: dict[str, proto_rtc.TrackPermission] = {}
-            for entry in permission.track_permissions:
-                identity = entry.participant_identity or by_sid.get(entry.participant_sid, "")
-                if identity:
-                    granted[identity] = entry
-            publisher.track_permissions = granted
-        for subscriber in self.participants():
-            if subscriber is publisher:
-                continue
-            for sid, track in list(publisher.tracks.items()):
-                allowed = publisher.allows(subscriber.identity, sid)
-                if not allowed and sid in subscriber.subscriptions:
-                    await self._unsubscribe(subscriber, sid)
-                    subscriber.denied.add(sid)
-                    subscriber.send_subscription_permission(publisher.sid, sid, False)
-                elif allowed and sid in subscriber.denied:
-                    subscriber.denied.discard(sid)
-                    subscriber.send_subscription_permission(publisher.sid, sid, True)
-                    if subscriber.auto_subscribe or sid in subscriber.wanted:
-                        await self._subscribe(subscriber, publisher, track)
-
-    async def _subscribe(
-        self, subscriber: Participant, publisher: Participant, track: PublishedTrack
-    ) -> None:
-        sid = track.info.sid
-        if (
-            subscriber is publisher
-            or sid in subscriber.subscriptions
-            or not subscriber.permission.can_subscribe
-            or sid not in publisher.tracks
-        ):
-            return
-        if not publisher.allows(subscriber.identity, sid):
-            if sid not in subscriber.denied:
-                subscriber.denied.add(sid)
-                subscriber.send_subscription_permission(publisher.sid, sid, False)
-            return
-        sub = Subscription(track=track)
-        subscriber.subscriptions[sid] = sub
-        await subscriber.add_subscription(sub, publisher)
-
-    async def _unsubscribe(self, subscriber: Participant, track_sid: str) -> None:
-        sub = subscriber.subscriptions.pop(track_sid, None)
-        if sub is not None:
-            await subscriber.remove_subscription(sub)
 
     # Attributes, permissions and metadata
 
