@@ -26,6 +26,7 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         api_secret=settings.livekit_api_secret.get_secret_value(),
         setup_fnc=setup_process,
         drain_timeout=settings.drain_timeout,
+        load_threshold=settings.load_threshold,
         prometheus_port=settings.metrics_port,
         prometheus_multiproc_dir=metrics_dir,
         port=settings.health_port,

@@ -49,6 +49,8 @@ class WorkerSettings(BaseSettings):
                                      validation_alias="BATON_METRICS_PORT")
     metrics_dir: str | None = Field(default=None, validation_alias="BATON_METRICS_DIR")
     health_port: int = Field(default=8081, ge=0, le=65535, validation_alias="BATON_HEALTH_PORT")
+    load_threshold: float = Field(default=0.7, gt=0, validation_alias="BATON_LOAD_THRESHOLD")
+    """CPU load above which the worker takes no new calls; `inf` takes every call offered."""
     job_executor: Literal["process", "thread"] = Field(default="process",
                                                        validation_alias="BATON_JOB_EXECUTOR")
     idle_processes: int | None = Field(default=None, ge=0,

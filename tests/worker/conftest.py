@@ -1,18 +1,28 @@
-"""Fixtures of the worker tests: a store, seeded conversations and text-mode sessions."""
+"""Fixtures of the worker tests: a store, seeded conversations, text-mode sessions and, for
+the end-to-end tests, a scripted model server process and a worker process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Sequence
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from livekit import rtc
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
 from conversation import ConversationStore, Event
+from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from devserver.process import DevServer
 from tests.modelserver import ModelServer
 from worker.tools import CallData, ExampleBackend
 
@@ -78,3 +88,108 @@ def text_session(model_server: ModelServer, store: ConversationStore,
             yield session
 
     return open_session
+
+
+@dataclass
+class WorkerProcess:
+    """`python -m worker start` against the test stack, and what tests need to reach it."""
+
+    process: ManagedProcess
+    agent_name: str
+    log_path: Path
+    metrics_port: int
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_for_log_line(path: Path, text: str, process: ManagedProcess,
+                      timeout: float = 90.0) -> None:
+    """Block until the process logs `text`; the worker reports registration nowhere else."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if not process.running:
+            raise RuntimeError(f"{process.name} exited:\n{path.read_text(errors='replace')}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{process.name} did not log {text!r} within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="session")
+def model_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The scripted model server as a child process for the whole run (default script); its
+    base URL. Workers outlive single tests, so their models must too."""
+    port = free_port()
+    process = ManagedProcess("modelserver", [sys.executable, "-m", "tests.modelserver",
+                                             "--port", str(port)],
+                             log_path=tmp_path_factory.mktemp("models") / "modelserver.log")
+    process.start()
+    wait_for_port(port, process=process.process)
+    yield f"http://127.0.0.1:{port}/v1"
+    process.stop()
+
+
+def worker_environment(devserver: DevServer, redis_url: str, models_url: str,
+                       agent_name: str, **extra: str) -> dict[str, str]:
+    return {
+        "LIVEKIT_URL": devserver.url, "LIVEKIT_API_KEY": devserver.api_key,
+        "LIVEKIT_API_SECRET": devserver.api_secret, "BATON_ENV": "development",
+        "REDIS_URL": redis_url, "OPENAI_API_KEY": "test", "OPENAI_BASE_URL": models_url,
+        "BATON_AGENT_NAME": agent_name, "BATON_JOB_EXECUTOR": "thread",
+        "BATON_HEALTH_PORT": "0", "BATON_FLUSH_TIMEOUT": "30",
+        # Other suites load the machine; the worker must not turn the test's call away.
+        "BATON_LOAD_THRESHOLD": "inf", **extra,
+    }
+
+
+def start_worker(directory: Path, environment: dict[str, str]) -> WorkerProcess:
+    metrics_port = free_port()
+    log_path = directory / "worker.log"
+    process = ManagedProcess("worker", [sys.executable, "-m", "worker", "start"],
+                             env=environment | {"BATON_METRICS_PORT": str(metrics_port)},
+                             log_path=log_path)
+    process.start()
+    wait_for_log_line(log_path, "registered worker", process)
+    return WorkerProcess(process, environment["BATON_AGENT_NAME"], log_path, metrics_port)
+
+
+@pytest.fixture(scope="session")
+def voice_worker(tmp_path_factory: pytest.TempPathFactory, devserver: DevServer,
+                 redis_server: RedisServer, model_server_process: str,
+                 ) -> Iterator[WorkerProcess]:
+    """One worker process shared by the end-to-end tests, under an agent name of its own so
+    no other suite's worker takes its jobs."""
+    environment = worker_environment(devserver, redis_server.url, model_server_process,
+                                     f"baton-voice-{uuid.uuid4().hex[:8]}")
+    worker = start_worker(tmp_path_factory.mktemp("worker"), environment)
+    yield worker
+    worker.process.stop()
+
+
+async def _subscriptions_acknowledged(devserver: DevServer, patience: float) -> bool:
+    publisher, subscriber = rtc.Room(), rtc.Room()
+    room = f"probe-{uuid.uuid4().hex[:8]}"
+    await publisher.connect(devserver.url, devserver.token("probe-pub", room))
+    await subscriber.connect(devserver.url, devserver.token("probe-sub", room))
+    try:
+        source = rtc.AudioSource(48_000, 1)
+        publication = await publisher.local_participant.publish_track(
+            rtc.LocalAudioTrack.create_audio_track("probe", source),
+            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+        await asyncio.wait_for(publication.wait_for_subscription(), patience)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        await subscriber.disconnect()
+        await publisher.disconnect()
+
+
+@pytest.fixture(scope="session")
+def agent_audio_reaches_visitors(devserver: DevServer) -> None:
+    """Skip calls the devserver cannot carry: an agent's audio output waits for the server's
+    TrackSubscribed acknowledgement before it plays a single frame."""
+    if not asyncio.run(_subscriptions_acknowledged(devserver, patience=20.0)):
+        pytest.skip("the devserver never sends TrackSubscribed to a publisher, so an agent "
+                    "never starts speaking (livekit-agents RoomIO waits for it)")
