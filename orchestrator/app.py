@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +12,7 @@ from fastapi import FastAPI
 from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
 from orchestrator.metrics import Metrics
+from orchestrator.reconcile import reconcile_forever
 from orchestrator.routers import conversations, health, voice, webhooks
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
@@ -24,7 +27,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_services(settings, metrics) as services:
             app.state.services = services
-            yield
+            if settings.reconcile_interval <= 0:
+                yield
+                return
+            reconciler = asyncio.create_task(
+                reconcile_forever(services, settings.reconcile_interval),
+                name="baton-reconcile")
+            try:
+                yield
+            finally:
+                reconciler.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconciler
 
     app = FastAPI(
         title="Baton orchestrator",

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65_536, ge=1024, validation_alias=_env("BATON_MAX_BODY_BYTES"))
     retention: timedelta = Field(timedelta(days=30), validation_alias=_env("BATON_RETENTION"))
     max_events: int = Field(10_000, ge=1, validation_alias=_env("BATON_MAX_EVENTS"))
+    reconcile_interval: float = Field(
+        30.0, ge=0, validation_alias=_env("BATON_RECONCILE_INTERVAL"),
+        description="Seconds between reconciliations of rooms and dispatches; 0 turns it off")
     sse_heartbeat: timedelta = Field(timedelta(seconds=15),
                                      validation_alias=_env("BATON_SSE_HEARTBEAT"))
 
