@@ -44,8 +44,9 @@ RECENT_EVENTS = 64
 
 
 def setup_process(proc: JobProcess) -> None:
-    """Load the voice activity model once per process, before any job needs it."""
-    proc.userdata["vad"] = silero.VAD.load()
+    """Load the models before a job needs them: a process runs one job, and anything built
+    here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
+    proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
 
 
 async def restore(store: ConversationStore, conversation_id: str,
@@ -186,7 +187,7 @@ async def entrypoint(ctx: JobContext) -> None:
     session = AgentSession[CallData](
         userdata=CallData(conversation_id, store, ExampleBackend()),
         user_away_timeout=None,
-        **session_models(settings, ctx.proc.userdata["vad"]),
+        **ctx.proc.userdata["models"],
     )
     call.attach(session)
     await session.start(
@@ -195,6 +196,10 @@ async def entrypoint(ctx: JobContext) -> None:
             participant_identity=visitor.identity,
             # Leaving is handled by `Call`, which records it before the job ends.
             close_on_disconnect=False,
+            # Word-synchronised captions estimate the speaking rate from the audio, which
+            # blocked the loop for ~0.4 s as the first words started; the widget's thread
+            # shows each committed turn from the log anyway.
+            text_output=room_io.TextOutputOptions(sync_transcription=False),
         ),
         record=False,
     )

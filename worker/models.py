@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from livekit.agents import TurnHandlingOptions, vad
@@ -10,6 +11,10 @@ from livekit.plugins import openai
 from worker.settings import WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+# Imported with the worker, not on the first reply: the first streamed completion would
+# otherwise spend a few hundred milliseconds importing these types.
+importlib.import_module("openai.lib.streaming.chat")
 
 
 def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class Visitor:
             if samples.size and float(np.sqrt(np.mean(samples**2))) > SPEECH_RMS:
                 self.loud_frames += 1
                 if self.first_loud_at is None:
-                    self.first_loud_at = time.perf_counter()
+                    self.first_loud_at = time.time()
                 self._heard.set()
 
     async def hears_speech(self) -> None:
