@@ -306,6 +306,7 @@ class AgentService:
                 "load": w.load,
                 "job_count": w.job_count,
                 "jobs": sorted(w.jobs),
+                "offers": sorted(w.offers),
             }
             for w in self.workers.values()
         ]

@@ -4,12 +4,13 @@ Run it with the agents CLI (`python tests/devserver/agent_echo.py dev`) and LIVE
 LIVEKIT_API_KEY, LIVEKIT_API_SECRET pointing at a devserver. Environment knobs:
 LIVEKIT_AGENT_NAME (explicit dispatch name; unset for automatic dispatch), AGENT_TAG (returned
 in answers, to tell workers apart), AGENT_LOAD (the load it reports), AGENT_LOAD_THRESHOLD,
-AGENT_REFUSE=1 (decline every job, letting the server offer it elsewhere), AGENT_EXECUTOR
-(thread or process).
+AGENT_REFUSE=1 (decline every job, letting the server offer it elsewhere), AGENT_STALL=1 (never
+answer an offer), AGENT_EXECUTOR (thread or process).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 
@@ -40,6 +41,9 @@ server = AgentServer(
 
 
 async def on_request(request: JobRequest) -> None:
+    if os.environ.get("AGENT_STALL") == "1":
+        # Never answer: the offer stays pending until the server gives up or the worker dies.
+        await asyncio.Event().wait()
     if os.environ.get("AGENT_REFUSE") == "1":
         # terminate=False lets the server offer the job to another worker.
         await request.reject(terminate=False)

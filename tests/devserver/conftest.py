@@ -88,8 +88,8 @@ def agent_stack(
             lambda s: (
                 len(workers_named(s, "echo")) == 1
                 and len(workers_named(s, "")) == 1
-                and sorted((w["status"], w["load"]) for w in workers_named(s, "pool"))
-                == [("WS_AVAILABLE", 0.5), ("WS_AVAILABLE", 1.0), ("WS_FULL", 0.10000000149011612)]
+                and sorted((w["status"], round(w["load"], 2)) for w in workers_named(s, "pool"))
+                == [("WS_AVAILABLE", 0.5), ("WS_AVAILABLE", 1.0), ("WS_FULL", 0.1)]
             ),
             "workers did not register and report their load",
         )

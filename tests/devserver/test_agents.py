@@ -141,9 +141,7 @@ async def test_a_refused_job_is_offered_to_another_worker(
         await asyncio.to_thread(
             wait_for_status,
             server,
-            lambda s: (
-                sorted(w["load"] for w in workers_named(s, "flaky")) == [0.0, 0.8999999761581421]
-            ),
+            lambda s: sorted(round(w["load"], 2) for w in workers_named(s, "flaky")) == [0.0, 0.9],
             "flaky workers did not register",
         )
         lk = lkapi_factory(server)
@@ -155,6 +153,41 @@ async def test_a_refused_job_is_offered_to_another_worker(
     finally:
         stop_workers([refuser, taker])
     assert agent["worker"] == "taker"
+
+
+async def test_a_job_whose_worker_dies_before_answering_is_offered_to_another(
+    failover: tuple[DevServer, Path], room_name: str, lkapi_factory: LkApi
+) -> None:
+    server, log_dir = failover
+    # The staller has all the spare capacity, so it is almost always asked first.
+    staller = start_worker(
+        server, log_dir, "staller", LIVEKIT_AGENT_NAME="limbo", AGENT_STALL="1", AGENT_LOAD="0.0"
+    )
+    taker = start_worker(server, log_dir, "survivor", LIVEKIT_AGENT_NAME="limbo", AGENT_LOAD="0.99")
+    try:
+        await asyncio.to_thread(
+            wait_for_status,
+            server,
+            lambda s: sorted(round(w["load"], 2) for w in workers_named(s, "limbo")) == [0.0, 0.99],
+            "limbo workers did not register",
+        )
+        lk = lkapi_factory(server)
+        async with visitor(server, room_name) as person:
+            await lk.agent_dispatch.create_dispatch(
+                api.CreateAgentDispatchRequest(agent_name="limbo", room=room_name)
+            )
+            await asyncio.to_thread(
+                wait_for_status,
+                server,
+                lambda s: any(w["offers"] or w["jobs"] for w in workers_named(s, "limbo")),
+                "the job was not offered",
+                WAIT,
+            )
+            staller.kill()
+            agent = await person.next_agent("limbo")
+    finally:
+        stop_workers([staller, taker])
+    assert agent["worker"] == "survivor"
 
 
 async def test_a_crashed_workers_job_restarts_on_another_worker_as_its_policy_says(
