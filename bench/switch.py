@@ -2,7 +2,9 @@
 
 `python -m bench.switch` starts Redis, the devserver and the orchestrator itself; pass
 `--orchestrator URL --api-key KEY` to measure a running stack instead. "own" is what the
-orchestrator reports in `Server-Timing: own;dur=..`: its time minus waiting on LiveKit and Redis.
+orchestrator reports in `Server-Timing: own;dur=..`: its wall-clock time minus waiting on
+LiveKit and Redis (and on the client's body). `--detail` adds the CPU part of it (`cpu;dur=`),
+which a machine busy with other work cannot inflate.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import argparse
 import asyncio
 import contextlib
 import math
+import os
 import sys
 import tempfile
 import time
@@ -31,6 +34,7 @@ BENCH_API_KEY = "bench-api-key-0123456789abcdef0123456789"
 class Sample:
     total_ms: float
     own_ms: float
+    cpu_ms: float
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -39,12 +43,12 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
-def own_ms(server_timing: str) -> float:
+def timing_ms(server_timing: str, metric: str) -> float:
     for part in server_timing.split(","):
         name, _, duration = part.strip().partition(";dur=")
-        if name == "own":
+        if name == metric:
             return float(duration)
-    raise ValueError(f"no own time in Server-Timing: {server_timing!r}")
+    raise ValueError(f"no {metric} time in Server-Timing: {server_timing!r}")
 
 
 @contextlib.contextmanager
@@ -99,7 +103,8 @@ async def drive(client: httpx.AsyncClient, ids: list[str], concurrency: int) -> 
                                          json={"trigger": "visitor"})
             elapsed = (time.perf_counter() - started) * 1000
             response.raise_for_status()
-            samples.append(Sample(elapsed, own_ms(response.headers["Server-Timing"])))
+            timing = response.headers["Server-Timing"]
+            samples.append(Sample(elapsed, timing_ms(timing, "own"), timing_ms(timing, "cpu")))
 
     async with asyncio.TaskGroup() as group:
         for _ in range(concurrency):
@@ -107,8 +112,8 @@ async def drive(client: httpx.AsyncClient, ids: list[str], concurrency: int) -> 
     return samples
 
 
-async def run(url: str, api_key: str, *, requests: int, warmup: int,
-              concurrency: int) -> str:
+async def run(url: str, api_key: str, *, requests: int, warmup: int, concurrency: int,
+              detail: bool) -> str:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0,
                                  headers={"Authorization": f"Bearer {api_key}"}) as client:
@@ -119,8 +124,14 @@ async def run(url: str, api_key: str, *, requests: int, warmup: int,
         seconds = time.perf_counter() - started
     totals = [s.total_ms for s in samples]
     owns = [s.own_ms for s in samples]
-    return (f"switch: {len(samples) / seconds:.0f} req/s, p50 {percentile(totals, 0.5):.1f} ms, "
+    line = (f"switch: {len(samples) / seconds:.0f} req/s, p50 {percentile(totals, 0.5):.1f} ms, "
             f"p99 {percentile(totals, 0.99):.1f} ms, own p99 {percentile(owns, 0.99):.2f} ms")
+    if detail:
+        cpus = [s.cpu_ms for s in samples]
+        line += (f"\nown p50 {percentile(owns, 0.5):.2f} ms; own CPU p50 "
+                 f"{percentile(cpus, 0.5):.2f} ms, p99 {percentile(cpus, 0.99):.2f} ms; "
+                 f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    return line
 
 
 def main() -> None:
@@ -131,9 +142,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--detail", action="store_true",
+                        help="also print own-time p50, its CPU part and the machine's load: "
+                             "wall-clock own time includes waiting for a busy machine's CPU")
     args = parser.parse_args()
     options = {"requests": args.requests, "warmup": args.warmup,
-               "concurrency": args.concurrency}
+               "concurrency": args.concurrency, "detail": args.detail}
     if args.orchestrator:
         print(asyncio.run(run(args.orchestrator, args.api_key, **options)))
         return

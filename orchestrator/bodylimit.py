@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orchestrator.errors import BodyTooLarge, error_response
+from orchestrator.timing import waiting
 
 
 class BodyLimitMiddleware:
@@ -29,7 +30,9 @@ class BodyLimitMiddleware:
         chunks: list[bytes] = []
         size = 0
         while True:
-            message = await receive()
+            # Waiting for the client to send its body is not the orchestrator's own time.
+            with waiting("body"):
+                message = await receive()
             if message["type"] != "http.request":
                 # The client went away before sending the whole body.
                 return

@@ -17,13 +17,34 @@ T = TypeVar("T")
 
 @dataclass
 class RequestTiming:
+    """Wall time split into waits and the rest ("own"), plus the CPU time of the rest.
+
+    Every await on the request's path that can yield to other requests is inside `waiting`,
+    so between waits the request runs alone: the thread's CPU clock over those stretches is
+    this request's CPU time, free of other requests and of the OS scheduling other processes.
+    """
+
     started: float = field(default_factory=time.perf_counter)
     waited: dict[str, float] = field(default_factory=dict)
+    cpu: float = 0.0
+    _depth: int = 0
+    _stretch: float = field(default_factory=time.thread_time)
+
+    def pause(self) -> None:
+        if self._depth == 0:
+            self.cpu += time.thread_time() - self._stretch
+        self._depth += 1
+
+    def resume(self) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            self._stretch = time.thread_time()
 
     def header(self) -> str:
         total = time.perf_counter() - self.started
+        cpu = self.cpu + (time.thread_time() - self._stretch if self._depth == 0 else 0.0)
         own = max(0.0, total - sum(self.waited.values()))
-        parts = [f"own;dur={own * 1000:.3f}"]
+        parts = [f"own;dur={own * 1000:.3f}", f"cpu;dur={cpu * 1000:.3f}"]
         parts += [f"{name};dur={seconds * 1000:.3f}" for name, seconds in self.waited.items()]
         parts.append(f"total;dur={total * 1000:.3f}")
         return ", ".join(parts)
@@ -36,13 +57,16 @@ _current: ContextVar[RequestTiming | None] = ContextVar("baton_request_timing", 
 @contextmanager
 def waiting(on: str) -> Iterator[None]:
     """Count the time inside the block as waiting on `on` (e.g. "livekit", "redis")."""
+    timing = _current.get()
+    if timing is not None:
+        timing.pause()
     start = time.perf_counter()
     try:
         yield
     finally:
-        timing = _current.get()
         if timing is not None:
             timing.waited[on] = timing.waited.get(on, 0.0) + time.perf_counter() - start
+            timing.resume()
 
 
 async def waited(on: str, awaitable: Awaitable[T]) -> T:
