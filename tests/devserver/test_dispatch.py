@@ -45,11 +45,14 @@ async def test_create_dispatch_creates_the_room_when_it_does_not_exist(
     server: DevServer, room: str, lkapi_factory: LkApi
 ) -> None:
     lk = lkapi_factory(server)
-    await lk.agent_dispatch.create_dispatch(
-        api.CreateAgentDispatchRequest(agent_name="echo", room=room)
+    # No worker has this name: the room is created all the same, and the dispatch is kept.
+    created = await lk.agent_dispatch.create_dispatch(
+        api.CreateAgentDispatchRequest(agent_name="nobody", room=room)
     )
     rooms = await lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
+    listed = await lk.agent_dispatch.list_dispatch(room)
     assert [r.name for r in rooms.rooms] == [room]
+    assert created.id in [d.id for d in listed]
 
 
 async def test_list_dispatch_shows_each_dispatch_with_its_running_job(
