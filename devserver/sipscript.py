@@ -164,7 +164,10 @@ def _call(data: Any, base: Path | None) -> CallBehaviour:
     audio = fields.get("audio")
     if audio is not None:
         path = Path(str(audio))
-        fields["audio"] = path if path.is_absolute() or base is None else base / path
+        path = path if path.is_absolute() or base is None else base / path
+        if not path.is_file():
+            raise ScriptError(f"audio file not found: {path}")
+        fields["audio"] = path
     behaviour = CallBehaviour(**fields)
     if not 200 <= behaviour.status < 700:
         raise ScriptError(f"status {behaviour.status} is not a final SIP status")
