@@ -93,6 +93,15 @@ class Participant:
         return granted is not None and (granted.all_tracks or track_sid in granted.track_sids)
 
     @property
+    def dependent(self) -> bool:
+        """Agents and recorders: LiveKit closes a room left with only these."""
+        return (
+            self.kind in (models.ParticipantInfo.Kind.AGENT, models.ParticipantInfo.Kind.EGRESS)
+            or self.permission.agent
+            or self.permission.recorder
+        )
+
+    @property
     def hidden(self) -> bool:
         return self.permission.hidden
 

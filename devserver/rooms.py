@@ -105,7 +105,8 @@ class Room(Subscriptions):
             raise TwirpError("resource_exhausted", "room is full")
         self._participants[participant.identity] = participant
         participant.state = models.ParticipantInfo.State.ACTIVE
-        self._cancel_close_timer()
+        if not participant.dependent:
+            self._cancel_close_timer()
         self._manager.emit("participant_joined", self, participant)
         self._broadcast_participant(participant)
 
@@ -142,7 +143,9 @@ class Room(Subscriptions):
         self._broadcast_participant(participant)
         self._manager.emit("participant_left", self, participant)
         await participant.disconnect(reason)
-        if not self._participants and not self.closed:
+        # As in LiveKit, agents and recorders alone do not keep a room open.
+        independent = any(not p.dependent for p in self._participants.values())
+        if not participant.dependent and not independent and not self.closed:
             self._arm_close_timer(self.departure_timeout)
 
     async def remove_participant(self, identity: str) -> None:

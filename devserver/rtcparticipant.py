@@ -186,7 +186,7 @@ class RtcParticipant(Participant):
     def add_track(self, request: proto_rtc.AddTrackRequest) -> None:
         if not self.permission.can_publish:
             return
-        kind = models.TrackType.AUDIO if request.type == models.TrackType.AUDIO else request.type
+        kind = request.type
         info = models.TrackInfo(
             sid=new_id("TR_"),
             type=kind,

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from aiohttp import web
-from livekit import api
+from livekit import api, rtc
 
 from deploy.processes import free_port
 from devserver.process import DevServer
@@ -99,3 +99,24 @@ async def test_a_room_nobody_joins_finishes_after_its_empty_timeout(
         listed = await lk.room.list_rooms(api.ListRoomsRequest(names=[room]))
     assert list(listed.rooms) == []
     assert sink.names(room) == ["room_started", "room_finished"]
+
+
+async def test_a_room_left_with_only_an_agent_finishes_after_its_departure_timeout(
+    devserver_factory: Callable[..., DevServer], sink: WebhookSink
+) -> None:
+    server = devserver_factory(webhooks=[sink.url])
+    room = f"wh-{uuid.uuid4().hex[:8]}"
+    async with server.api() as lk:
+        await lk.room.create_room(api.CreateRoomRequest(name=room, departure_timeout=1))
+    agent = rtc.Room()
+    await agent.connect(server.url, server.token("agent-1", room, kind="agent"))
+    try:
+        closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        agent.on("disconnected", lambda reason: closed.done() or closed.set_result(reason))
+        async with joined(server, "visitor", room):
+            pass
+        await sink.wait_for(lambda _: "room_finished" in sink.names(room))
+        assert await asyncio.wait_for(closed, WAIT) == rtc.DisconnectReason.ROOM_CLOSED
+    finally:
+        await agent.disconnect()
+    assert sink.names(room)[-2:] == ["participant_left", "room_finished"]
