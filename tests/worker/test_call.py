@@ -15,13 +15,19 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as aioredis
+from livekit import api
 
 from conversation import ConversationStore, attributes
 from deploy.processes import RedisServer
 from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
-from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
+from tests.worker.conftest import (
+    WorkerProcess,
+    start_worker,
+    wait_for_log_line,
+    worker_environment,
+)
 from tests.worker.visitor import Visitor
 
 WAIT = 90.0  # generous: other suites may load the machine
@@ -236,3 +242,55 @@ async def test_a_sigterm_lets_the_call_in_progress_finish(
     assert [role for role, _ in voice_messages(logged)] == ["assistant", "user", "assistant"]
     exit_code = await asyncio.to_thread(own_worker.process.process.wait, WAIT)
     assert exit_code == 0
+
+
+async def test_text_typed_during_the_call_is_answered_and_logged_like_a_spoken_turn(
+        orchestrator: httpx.AsyncClient, redis_server: RedisServer) -> None:
+    typed = "Also, please quote the plus plan for twelve months"
+    conversation_id, visitor = await call_with_first_words(orchestrator)
+
+    mark = visitor.mark()
+    await visitor.room.local_participant.send_text(typed, topic="lk.chat")
+    await within(visitor.agent_spoke_since(mark), visitor, "the answer to the typed text")
+    await visitor.leave()
+    logged = await asyncio.wait_for(
+        logged_until_visitor_left(redis_server.url, conversation_id), WAIT)
+
+    _first_words, question, answer = voice_messages(logged)
+    assert question == ("user", typed)
+    assert answer[0] == "assistant" and typed.lower() in answer[1].lower()
+
+
+async def test_turns_written_are_counted_on_the_metrics_port(
+        orchestrator: httpx.AsyncClient, voice_worker: WorkerProcess,
+        redis_server: RedisServer) -> None:
+    conversation_id, visitor = await call_with_first_words(orchestrator)
+    await visitor.leave()
+    await asyncio.wait_for(logged_until_visitor_left(redis_server.url, conversation_id), WAIT)
+
+    async with httpx.AsyncClient() as client:
+        exposed = (await client.get(
+            f"http://127.0.0.1:{voice_worker.metrics_port}/metrics")).text
+
+    written = [line for line in exposed.splitlines()
+               if line.startswith('baton_worker_events_written_total{kind="message"}')]
+    assert written and float(written[0].split()[-1]) >= 1
+
+
+@pytest.mark.parametrize(("room", "reason"), [
+    ("lobby.main", "is not named by a Baton conversation id"),
+    ("c-nobody-created-this", "no such conversation in the log"),
+])
+async def test_a_job_for_a_room_that_is_not_a_conversation_ends_with_a_clear_log_line(
+        devserver: DevServer, voice_worker: WorkerProcess, room: str, reason: str) -> None:
+    room = f"{room}-{uuid.uuid4().hex[:6]}"
+    async with devserver.api() as livekit:
+        await livekit.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
+            agent_name=voice_worker.agent_name, room=room))
+
+        await asyncio.to_thread(wait_for_log_line, voice_worker.log_path, reason,
+                                voice_worker.process)
+
+    [line] = [line for line in voice_worker.log().splitlines()
+              if reason in line and room in line]
+    assert "ending the job" in line
