@@ -138,3 +138,12 @@ async def test_health_and_metrics_are_open_to_probes_and_scrapers(
     for path in ("/healthz", "/readyz", "/metrics"):
         response = await orchestrator_client.get(path)
         assert response.status_code == 200, path
+
+
+async def test_credentials_are_checked_before_the_input(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    """An anonymous caller learns nothing about what input would be accepted."""
+    response = await orchestrator_client.post("/v1/conversations/not%20valid/messages",
+                                              json={"role": "nobody"})
+
+    assert response.status_code == 401
