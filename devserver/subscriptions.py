@@ -77,6 +77,8 @@ class Subscriptions:
         sid = track.info.sid
         if (
             subscriber is publisher
+            # Nobody can attribute a hidden participant's track, so it is not sent.
+            or publisher.hidden
             or sid in subscriber.subscriptions
             or not subscriber.permission.can_subscribe
             or sid not in publisher.tracks
