@@ -41,6 +41,10 @@ REASONS: dict[int, str] = {
 }
 
 
+# DTMF digits in RFC 4733 event-code order.
+DTMF_DIGITS = "0123456789*#ABCD"
+
+
 class ScriptError(ValueError):
     """The script is not in the documented format."""
 
@@ -169,6 +173,8 @@ def _call(data: Any, base: Path | None) -> CallBehaviour:
             raise ScriptError(f"audio file not found: {path}")
         fields["audio"] = path
     behaviour = CallBehaviour(**fields)
+    if any(d not in DTMF_DIGITS for d in str(behaviour.dtmf).upper()):
+        raise ScriptError(f"DTMF digits are 0-9, *, #, A-D, not {behaviour.dtmf!r}")
     if not 200 <= behaviour.status < 700:
         raise ScriptError(f"status {behaviour.status} is not a final SIP status")
     return behaviour

@@ -18,7 +18,7 @@ from aiortc.mediastreams import MediaStreamError
 from livekit.protocol import models
 
 from devserver.serverparticipant import ServerParticipant
-from devserver.sipscript import CallBehaviour, TransferBehaviour
+from devserver.sipscript import DTMF_DIGITS, CallBehaviour, TransferBehaviour
 from devserver.twirp import TwirpError
 
 log = logging.getLogger("devserver.sip")
@@ -339,6 +339,4 @@ class SimulatedCall:
 
 def _dtmf_code(digit: str) -> int:
     """The RFC 4733 event code of a DTMF digit."""
-    return {"*": 10, "#": 11, "A": 12, "B": 13, "C": 14, "D": 15}.get(digit.upper(), 0) or (
-        int(digit) if digit.isdigit() else 0
-    )
+    return DTMF_DIGITS.index(digit.upper())
