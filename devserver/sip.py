@@ -207,7 +207,7 @@ class SipService:
             raise TwirpError("not_found", "unknown call")
         outcome = self.script.transfer(req.transfer_to)
         transfer_id = new_id("STR_")
-        if await call.transfer(req.transfer_to, outcome):
+        if await call.transfer(outcome):
             return sip.TransferSIPParticipantResponse(
                 transfer_id=transfer_id,
                 status=sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,

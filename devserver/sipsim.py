@@ -210,7 +210,7 @@ class SimulatedCall:
         self._spawn(self._run())
         self._spawn(self._watch_leave())
 
-    async def transfer(self, target: str, outcome: TransferBehaviour) -> bool:
+    async def transfer(self, outcome: TransferBehaviour) -> bool:
         """Simulate a REFER; on success the call hangs up shortly after, as LiveKit's does."""
         if self.transferring:
             raise TwirpError("invalid_argument", "call already being transferred elsewhere")
@@ -277,9 +277,16 @@ class SimulatedCall:
             )
         if b.dtmf:
             self._spawn(self._send_dtmf(b))
-        ends = [t for t in (b.hangup_after_s, self.max_duration) if t is not None]
+        ends = [
+            (t, why)
+            for t, why in (
+                (b.hangup_after_s, "far end hung up"),
+                (self.max_duration, "max call duration"),
+            )
+            if t is not None
+        ]
         if ends:
-            self._spawn(self._hang_up_after(min(ends), "far end hung up"))
+            self._spawn(self._hang_up_after(*min(ends)))
 
     async def _send_dtmf(self, b: CallBehaviour) -> None:
         await asyncio.sleep(b.dtmf_after_ms / 1000)
