@@ -35,7 +35,7 @@ RESTART_POLICY_ENV = "DEVSERVER_HONOUR_RESTART_POLICY"
 STATUS_PATH = "/devserver/agents"
 KEEP_ENDED_JOBS = 200
 LEFT_ROOM = "agent worker left the room"
-CRASH_WINDOW_S = 3.0
+CRASH_WINDOW_S = 5.0
 
 ENDED = (agent.JobStatus.JS_SUCCESS, agent.JobStatus.JS_FAILED)
 
