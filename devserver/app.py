@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
+from livekit.protocol import models
 
 from devserver import agents, dispatch, signaling, sip
 from devserver.auth import Claims, verify_token
 from devserver.media import use_fast_audio_level
-from devserver.rooms import RoomManager
+from devserver.participant import Participant
+from devserver.rooms import Room, RoomManager
 from devserver.roomservice import RoomService
 from devserver.twirp import TwirpRouter
 from devserver.webhooks import WebhookSender
@@ -88,11 +90,25 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
 
 
 def _log_room_events(rooms: RoomManager) -> None:
-    rooms.on(
-        "track_unpublished",
-        lambda r, p, t: log.info("track unpublished %s by %s in %s", t.sid, p.identity, r.name),
-    )
-    rooms.on(
-        "participant_updated",
-        lambda r, p: log.info("participant updated %s in %s", p.identity, r.name),
-    )
+    """One log line per participant and track event (rooms log their own start and finish)."""
+
+    def participant(verb: str) -> Callable[[Room, Participant], None]:
+        return lambda r, p: log.info(
+            "participant %s %s (%s, %s) in %s",
+            verb,
+            p.identity,
+            p.sid,
+            models.ParticipantInfo.Kind.Name(p.kind).lower(),
+            r.name,
+        )
+
+    def track(verb: str) -> Callable[[Room, Participant, models.TrackInfo], None]:
+        return lambda r, p, t: log.info(
+            "track %s %s (%s) by %s in %s", verb, t.sid, t.name, p.identity, r.name
+        )
+
+    rooms.on("participant_joined", participant("joined"))
+    rooms.on("participant_left", participant("left"))
+    rooms.on("participant_updated", participant("updated"))
+    rooms.on("track_published", track("published"))
+    rooms.on("track_unpublished", track("unpublished"))

@@ -124,7 +124,6 @@ class Room(Subscriptions):
             self, identity, name=name, kind=kind, attributes=attributes or {}, metadata=metadata
         )
         await self.admit(participant)
-        log.info("participant joined %s (%s) in %s", identity, participant.sid, self.name)
         return participant
 
     async def remove(self, participant: Participant, reason: Reason) -> None:

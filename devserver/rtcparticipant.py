@@ -174,13 +174,6 @@ class RtcParticipant(Participant):
             log.warning("%s: media for unannounced track (mid %s)", self.identity, mid)
             return
         info.mid = mid or ""
-        log.info(
-            "track published %s (%s) by %s in %s",
-            info.sid,
-            info.name,
-            self.identity,
-            self.room.name,
-        )
         self.spawn(self.room.publish(self, info, track))
 
     def add_track(self, request: proto_rtc.AddTrackRequest) -> None:

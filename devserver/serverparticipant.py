@@ -76,7 +76,6 @@ class ServerParticipant(Participant):
             mime_type="audio/opus",
         )
         await self.room.publish(self, info, track)
-        log.info("track published %s by %s in %s", info.sid, self.identity, self.room.name)
         return info
 
     async def update_attributes(self, attrs: dict[str, str]) -> None:

@@ -134,9 +134,6 @@ class Signaling:
             log.info("join refused for %s in %s: %s", participant.identity, room.name, err.msg)
             participant.disconnect_reason = models.DisconnectReason.JOIN_FAILURE
             return
-        log.info(
-            "participant joined %s (%s) in %s", participant.identity, participant.sid, room.name
-        )
         participant.send(proto_rtc.SignalResponse(join=self._join_response(room, participant)))
         await participant.negotiate()
         participant.spawn(room.subscribe_existing(participant))
@@ -153,10 +150,6 @@ class Signaling:
                 continue
             if not await self._handle(room, participant, request):
                 break
-        if room.get_participant(participant.identity) is participant:
-            log.info(
-                "participant left %s (%s) from %s", participant.identity, participant.sid, room.name
-            )
 
     def _join_response(self, room: Room, participant: RtcParticipant) -> proto_rtc.JoinResponse:
         return proto_rtc.JoinResponse(
@@ -215,7 +208,6 @@ class Signaling:
             elif which == "ping":
                 p.send(proto_rtc.SignalResponse(pong=request.ping))
             elif which == "leave":
-                log.info("participant left %s (%s) from %s", p.identity, p.sid, room.name)
                 await room.remove(p, models.DisconnectReason.CLIENT_INITIATED)
                 return False
         except TwirpError as err:
