@@ -140,9 +140,9 @@ def install(app: FastAPI) -> None:
         _count(request, "InvalidInput")
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         location = [str(part) for part in first["loc"]]
+        # The first part of an error's location is where it came from; the rest names it.
         if location and location[0] in ("body", "path", "query", "header"):
             location = location[1:] or location
-        # The first part of an error's location is where it came from; the rest names it.
         field = ".".join(location) or "body"
         body = ErrorBody(error="InvalidInput", message=f"{field}: {first['msg']}", field=field)
         return JSONResponse(body.model_dump(), status_code=422)

@@ -16,7 +16,6 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversation import (
-    BatonError,
     Channel,
     ChannelSwitchEvent,
     Conversation,
@@ -73,8 +72,9 @@ async def receive_webhook(request: Request, services: ServicesDep) -> WebhookAck
         return WebhookAck(event=event.event, outcome=Outcome.DUPLICATE)
     try:
         outcome = await _handle(services, event)
-    except BatonError:
-        # Forget the event so LiveKit's retry is handled; every write below is idempotent.
+    except Exception:
+        # Forget the event so LiveKit's retry is handled, whatever failed; every write in
+        # handling is idempotent, so a retry cannot double anything.
         with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
             await services.redis.delete(seen_key)
         raise
