@@ -17,7 +17,7 @@ from conversation import Channel, ChannelSwitchEvent, ConversationStore, StoredE
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
-from tests.conftest import DevServerFactory
+from tests.conftest import DevServerFactory, OrchestratorClientFactory
 from tests.orchestrator.support import AUTH, WAIT, create_conversation, events, signed_webhook
 
 WEBHOOK = "/v1/livekit/webhook"
@@ -248,3 +248,28 @@ async def test_the_agent_leaving_an_empty_room_is_not_dispatched_again(
 
     assert response.json()["outcome"] == "ignored"
     assert await _agent_dispatches(livekit, conversation_id, orchestrator_settings.agent_name) == 0
+
+
+async def test_a_webhook_that_failed_is_handled_when_livekit_retries_it(
+        orchestrator_client: httpx.AsyncClient,
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings, devserver: DevServer) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    agent_left = _participant_event("participant_left", conversation_id, "agent-AJ_1",
+                                    event_id="EV_retried", kind=models.ParticipantInfo.Kind.AGENT)
+    body, headers = signed_webhook(agent_left, orchestrator_settings)
+    livekit_down = orchestrator_settings.model_copy(
+        update={"livekit_url": f"ws://127.0.0.1:{free_port()}"})
+    visitor = rtc.Room()
+    await asyncio.wait_for(visitor.connect(devserver.url, devserver.token(
+        "visitor-waiting", conversation_id)), WAIT)
+    try:
+        async with orchestrator_client_factory(livekit_down) as replica_without_livekit:
+            failed = await _post(replica_without_livekit, body, headers)
+
+        retried = await _post(orchestrator_client, body, headers)
+    finally:
+        await visitor.disconnect()
+
+    assert failed.status_code == 503
+    assert retried.json()["outcome"] == "redispatched"
