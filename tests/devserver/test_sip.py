@@ -30,6 +30,7 @@ PLAYS_TONE = "+15550100300"
 SENDS_DTMF = "+15550100700"
 TRANSFER_OK = "tel:+15550109999"
 TRANSFER_BUSY = "tel:+15550108486"
+TRANSFER_REPORTED = "tel:+15550107480"
 
 SCRIPT = f"""
 default: {{answer_after_ms: 50}}
@@ -44,6 +45,7 @@ numbers:
   "{SENDS_DTMF}": {{answer_after_ms: 100, dtmf: "12#", dtmf_after_ms: 300}}
 transfers:
   "{TRANSFER_OK}": {{status: 200}}
+  "{TRANSFER_REPORTED}": {{status: 480, as_response: true}}
   "*": {{status: 486}}
 """
 
@@ -338,6 +340,21 @@ async def test_a_rejected_transfer_fails_with_its_sip_status(
             )
         )
     assert (failed.value.code, failed.value.sip_status_code) == ("resource_exhausted", 486)
+
+
+async def test_a_transfer_can_fail_in_its_response_without_an_error(
+    lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    await lk.sip.create_sip_participant(
+        dial(trunk_id, ANSWERS, room_name, wait_until_answered=True)
+    )
+    result = await lk.sip.transfer_sip_participant(
+        sip.TransferSIPParticipantRequest(
+            room_name=room_name, participant_identity="phone", transfer_to=TRANSFER_REPORTED
+        )
+    )
+    assert result.status == sip.SIPTransferStatus.STS_TRANSFER_FAILED
+    assert result.sip_status.code == 480
 
 
 async def test_a_transfer_needs_room_admin_for_the_calls_room(
