@@ -113,11 +113,12 @@ class Signaling:
         )
         participant.auto_subscribe = request.query.get("auto_subscribe", "1") in ("1", "true")
         writer = asyncio.get_running_loop().create_task(participant.write_loop())
+        reason = models.DisconnectReason.CLIENT_INITIATED
         try:
-            await self._session(room, participant, ws)
+            reason = await self._session(room, participant, ws)
         finally:
             if room.get_participant(participant.identity) is participant:
-                await room.remove(participant, models.DisconnectReason.CLIENT_INITIATED)
+                await room.remove(participant, reason)
             else:
                 await participant.disconnect(participant.disconnect_reason)
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,20 +128,31 @@ class Signaling:
 
     async def _session(
         self, room: Room, participant: RtcParticipant, ws: web.WebSocketResponse
-    ) -> None:
+    ) -> models.DisconnectReason:
+        """Run the session until it ends; returns why, for a participant still in the room."""
         try:
             await room.admit(participant)
         except TwirpError as err:
             log.info("join refused for %s in %s: %s", participant.identity, room.name, err.msg)
             participant.disconnect_reason = models.DisconnectReason.JOIN_FAILURE
-            return
+            return models.DisconnectReason.JOIN_FAILURE
         participant.send(proto_rtc.SignalResponse(join=self._join_response(room, participant)))
         await participant.negotiate()
         participant.spawn(room.subscribe_existing(participant))
-        async for message in ws:
+        while True:
+            try:
+                # Clients ping every PING_INTERVAL; like LiveKit, give up on a silent one.
+                message = await ws.receive(timeout=PING_TIMEOUT)
+            except TimeoutError:
+                log.info(
+                    "%s: no message for %d s, disconnecting", participant.identity, PING_TIMEOUT
+                )
+                return models.DisconnectReason.SIGNAL_CLOSE
+            if message.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+                return models.DisconnectReason.CLIENT_INITIATED
+            if message.type == WSMsgType.ERROR:
+                return models.DisconnectReason.SIGNAL_CLOSE
             if message.type != WSMsgType.BINARY:
-                if message.type == WSMsgType.ERROR:
-                    break
                 continue
             request = proto_rtc.SignalRequest()
             try:
@@ -149,7 +161,7 @@ class Signaling:
                 log.info("%s sent an undecodable signal message", participant.identity)
                 continue
             if not await self._handle(room, participant, request):
-                break
+                return models.DisconnectReason.CLIENT_INITIATED
 
     def _join_response(self, room: Room, participant: RtcParticipant) -> proto_rtc.JoinResponse:
         return proto_rtc.JoinResponse(

@@ -156,3 +156,22 @@ async def test_a_client_dropping_mid_negotiation_is_removed_and_others_carry_on(
         await asyncio.wait_for(arrived.wait(), WAIT)
         await asyncio.wait_for(left.wait(), WAIT)
     await still_serving(devserver, room)
+
+
+async def test_a_client_that_goes_silent_is_disconnected_after_the_ping_timeout(
+    devserver: DevServer, room: str
+) -> None:
+    async with joined(devserver, "watcher", room) as watcher:
+        left = asyncio.Event()
+        watcher.on("participant_disconnected", lambda p: p.identity == "silent" and left.set())
+        # A socket that joins, then never pings nor answers (a frozen client or a dead network).
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(
+                f"{devserver.url}/rtc?access_token={devserver.token('silent', room)}",
+                autoping=False,
+            )
+            first = proto_rtc.SignalResponse.FromString(await ws.receive_bytes(timeout=WAIT))
+            assert first.WhichOneof("message") == "join"
+            assert first.join.ping_timeout > 0
+            await asyncio.wait_for(left.wait(), first.join.ping_timeout + WAIT)
+            await ws.close()
