@@ -71,6 +71,11 @@ class SseReader:
             await self._read(0, stop_at_comment=True)
         return self.comments[-1]
 
+    async def until_closed(self) -> list[str]:
+        """Every line left, once the server ends the stream."""
+        async with asyncio.timeout(WAIT):
+            return [line async for line in self._lines]
+
     async def _read(self, count: int, *, stop_at_comment: bool = False) -> list[dict[str, str]]:
         found: list[dict[str, str]] = []
         current: dict[str, str] = {}

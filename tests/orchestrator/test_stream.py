@@ -9,9 +9,15 @@ from typing import Any
 
 import httpx
 
+from deploy.processes import RedisServer
 from orchestrator.settings import Settings
 from orchestrator.tokens import widget_token
-from tests.orchestrator.support import AUTH, SseReader, create_conversation, post_message
+from tests.orchestrator.support import (
+    AUTH,
+    SseReader,
+    create_conversation,
+    post_message,
+)
 
 ServerFactory = Callable[..., Any]
 
@@ -113,3 +119,23 @@ async def test_streaming_an_unknown_conversation_is_not_found(
         response = await client.get("/v1/conversations/nobody-here/stream", headers=AUTH)
 
     assert response.status_code == 404
+
+
+async def test_the_stream_ends_when_redis_goes_away_so_the_client_reconnects(
+        orchestrator_server: ServerFactory, orchestrator_settings: Settings,
+        own_redis_server: RedisServer) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+    url = await orchestrator_server(settings)
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        conversation_id = await create_conversation(client)
+        await post_message(client, conversation_id, "before the outage")
+        async with client.stream("GET", f"/v1/conversations/{conversation_id}/stream",
+                                 headers=AUTH) as response:
+            reader = SseReader(response)
+            assert _texts(await reader.events(1)) == ["before the outage"]
+
+            own_redis_server.stop()
+
+            remaining = await reader.until_closed()
+
+    assert not any(line.startswith("data:") for line in remaining)
