@@ -10,9 +10,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from livekit import api, rtc
 
-from conversation import attributes
+from conversation import ConversationStore, Status, attributes
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
@@ -226,3 +227,16 @@ async def test_the_switch_reports_time_spent_outside_livekit_and_redis(
                    for part in response.headers["Server-Timing"].split(","))
     assert {"own", "cpu", "livekit", "redis", "total"} <= set(timings)
     assert float(timings["own"]) <= float(timings["total"])
+
+
+async def test_a_closed_conversation_cannot_switch_to_voice(
+        orchestrator_client: httpx.AsyncClient, redis: aioredis.Redis,
+        livekit: api.LiveKitAPI) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    await ConversationStore(redis).update(conversation_id, status=Status.CLOSED)
+
+    response = await _switch(orchestrator_client, conversation_id)
+
+    assert response.status_code == 409
+    rooms = await livekit.room.list_rooms(api.ListRoomsRequest(names=[conversation_id]))
+    assert list(rooms.rooms) == []
