@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from livekit import rtc
@@ -14,12 +15,14 @@ from devserver.process import DevServer
 
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = 480  # 10 ms
+T = TypeVar("T")
+
 WAIT = 30.0  # generous: the machine may be loaded by other suites
 
 
 @contextlib.asynccontextmanager
 async def joined(
-    server: DevServer, identity: str, room: str, **grants: object
+    server: DevServer, identity: str, room: str, **grants: bool
 ) -> AsyncIterator[rtc.Room]:
     """A connected SDK participant, disconnected on exit."""
     client = rtc.Room()
@@ -57,6 +60,17 @@ async def publishing_sine(
         player.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await player
+
+
+def settle(future: asyncio.Future[T], value: T) -> None:
+    """Resolve `future` with the first value an event gives it (events may fire again)."""
+    if not future.done():
+        future.set_result(value)
+
+
+def set_if(event: asyncio.Event, condition: bool) -> None:
+    if condition:
+        event.set()
 
 
 @dataclass

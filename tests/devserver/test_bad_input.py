@@ -12,7 +12,7 @@ from livekit import api, rtc
 from livekit.protocol import rtc as proto_rtc
 
 from devserver.process import DevServer
-from tests.devserver.rtc_helpers import WAIT, joined
+from tests.devserver.rtc_helpers import WAIT, joined, set_if, settle
 
 
 @pytest.fixture
@@ -24,7 +24,7 @@ async def still_serving(devserver: DevServer, room: str) -> None:
     """Two fresh participants can still exchange a data packet."""
     async with joined(devserver, "ok-a", room) as a, joined(devserver, "ok-b", room) as b:
         got: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        b.on("data_received", lambda p: got.done() or got.set_result(p.data))
+        b.on("data_received", lambda p: settle(got, p.data))
         await a.local_participant.publish_data(b"still here")
         assert await asyncio.wait_for(got, WAIT) == b"still here"
 
@@ -141,8 +141,8 @@ async def test_a_client_dropping_mid_negotiation_is_removed_and_others_carry_on(
 ) -> None:
     async with joined(devserver, "watcher", room) as watcher:
         arrived, left = asyncio.Event(), asyncio.Event()
-        watcher.on("participant_connected", lambda p: p.identity == "dropper" and arrived.set())
-        watcher.on("participant_disconnected", lambda p: p.identity == "dropper" and left.set())
+        watcher.on("participant_connected", lambda p: set_if(arrived, p.identity == "dropper"))
+        watcher.on("participant_disconnected", lambda p: set_if(left, p.identity == "dropper"))
         # A socket that joins, takes the server's offer, and vanishes without answering.
         async with aiohttp.ClientSession() as http:
             ws = await http.ws_connect(
@@ -163,7 +163,7 @@ async def test_a_client_that_goes_silent_is_disconnected_after_the_ping_timeout(
 ) -> None:
     async with joined(devserver, "watcher", room) as watcher:
         left = asyncio.Event()
-        watcher.on("participant_disconnected", lambda p: p.identity == "silent" and left.set())
+        watcher.on("participant_disconnected", lambda p: set_if(left, p.identity == "silent"))
         # A socket that joins, then never pings nor answers (a frozen client or a dead network).
         async with aiohttp.ClientSession() as http:
             ws = await http.ws_connect(

@@ -9,7 +9,7 @@ import pytest
 from livekit import api, rtc
 
 from devserver.process import DevServer
-from tests.devserver.rtc_helpers import WAIT, joined, next_remote_audio, publishing_sine
+from tests.devserver.rtc_helpers import WAIT, joined, next_remote_audio, publishing_sine, settle
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ async def test_list_rooms_filters_by_name(devserver: DevServer, room: str) -> No
 async def test_delete_room_disconnects_everyone(devserver: DevServer, room: str) -> None:
     async with joined(devserver, "alice", room) as alice:
         gone: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        alice.on("disconnected", lambda reason: gone.done() or gone.set_result(reason))
+        alice.on("disconnected", lambda reason: settle(gone, reason))
         async with devserver.api() as lk:
             await lk.room.delete_room(api.DeleteRoomRequest(room=room))
             assert await asyncio.wait_for(gone, WAIT) == rtc.DisconnectReason.ROOM_DELETED
@@ -94,7 +94,7 @@ async def test_get_unknown_participant_is_not_found(devserver: DevServer, room: 
 async def test_remove_participant_disconnects_it(devserver: DevServer, room: str) -> None:
     async with joined(devserver, "alice", room) as alice:
         gone: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        alice.on("disconnected", lambda reason: gone.done() or gone.set_result(reason))
+        alice.on("disconnected", lambda reason: settle(gone, reason))
         async with devserver.api() as lk:
             await lk.room.remove_participant(
                 api.RoomParticipantIdentity(room=room, identity="alice")
@@ -153,9 +153,7 @@ async def test_update_subscriptions_subscribes_a_participant_that_does_not_auto_
 async def test_update_room_metadata_reaches_clients(devserver: DevServer, room: str) -> None:
     async with joined(devserver, "alice", room) as alice:
         changed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        alice.on(
-            "room_metadata_changed", lambda old, new: changed.done() or changed.set_result(new)
-        )
+        alice.on("room_metadata_changed", lambda old, new: settle(changed, new))
         async with devserver.api() as lk:
             updated = await lk.room.update_room_metadata(
                 api.UpdateRoomMetadataRequest(room=room, metadata="phase 2")
@@ -170,7 +168,7 @@ async def test_send_data_reaches_only_the_named_participants(
     async with joined(devserver, "alice", room) as alice, joined(devserver, "bob", room) as bob:
         to_alice: asyncio.Future[rtc.DataPacket] = asyncio.get_running_loop().create_future()
         to_bob: list[bytes] = []
-        alice.on("data_received", lambda p: to_alice.done() or to_alice.set_result(p))
+        alice.on("data_received", lambda p: settle(to_alice, p))
         bob.on("data_received", lambda p: to_bob.append(p.data))
         async with devserver.api() as lk:
             await lk.room.send_data(

@@ -16,6 +16,8 @@ from tests.devserver.rtc_helpers import (
     listen,
     next_remote_audio,
     publishing_sine,
+    set_if,
+    settle,
 )
 
 
@@ -27,7 +29,7 @@ def room() -> str:
 async def test_a_data_packet_reaches_the_other_participant(devserver: DevServer, room: str) -> None:
     async with joined(devserver, "alice", room) as alice, joined(devserver, "bob", room) as bob:
         received: asyncio.Future[rtc.DataPacket] = asyncio.get_running_loop().create_future()
-        bob.on("data_received", lambda p: received.done() or received.set_result(p))
+        bob.on("data_received", lambda p: settle(received, p))
         await alice.local_participant.publish_data(b"hello", reliable=True, topic="greeting")
         packet = await asyncio.wait_for(received, WAIT)
     assert packet.data == b"hello"
@@ -136,7 +138,7 @@ async def test_audio_comes_with_the_publisher_identity(devserver: DevServer, roo
         subscribed: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
         bob.on(
             "track_subscribed",
-            lambda t, pub, p: subscribed.done() or subscribed.set_result((p.identity, pub.sid)),
+            lambda t, pub, p: settle(subscribed, (p.identity, pub.sid)),
         )
         async with publishing_sine(alice) as publication:
             identity, sid = await asyncio.wait_for(subscribed, WAIT)
@@ -184,7 +186,7 @@ async def test_a_second_join_with_the_same_identity_evicts_the_first(
         gone: asyncio.Future[rtc.DisconnectReason.ValueType] = (
             asyncio.get_running_loop().create_future()
         )
-        first.on("disconnected", lambda reason: gone.done() or gone.set_result(reason))
+        first.on("disconnected", lambda reason: settle(gone, reason))
         async with joined(devserver, "alice", room) as second:
             reason = await asyncio.wait_for(gone, WAIT)
             assert second.isconnected()
@@ -221,7 +223,7 @@ async def test_server_side_attribute_updates_reach_every_client(
         changed: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
         bob.on(
             "participant_attributes_changed",
-            lambda attrs, p: changed.done() or changed.set_result(dict(p.attributes)),
+            lambda attrs, p: settle(changed, dict(p.attributes)),
         )
         own = asyncio.Event()
         alice.on("participant_metadata_changed", lambda p, old, new: own.set())
@@ -246,7 +248,7 @@ async def test_a_client_may_set_its_own_attributes_when_its_token_allows(
         changed: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
         bob.on(
             "participant_attributes_changed",
-            lambda attrs, p: changed.done() or changed.set_result(dict(p.attributes)),
+            lambda attrs, p: settle(changed, dict(p.attributes)),
         )
         await alice.local_participant.set_attributes({"mood": "happy"})
         assert await asyncio.wait_for(changed, WAIT) == {"mood": "happy"}
@@ -262,7 +264,7 @@ async def test_a_participant_that_leaves_is_gone_for_the_others(
 ) -> None:
     async with joined(devserver, "bob", room) as bob:
         left = asyncio.Event()
-        bob.on("participant_disconnected", lambda p: p.identity == "alice" and left.set())
+        bob.on("participant_disconnected", lambda p: set_if(left, p.identity == "alice"))
         async with joined(devserver, "alice", room):
             pass
         await asyncio.wait_for(left.wait(), WAIT)
@@ -288,6 +290,7 @@ async def test_muting_is_seen_by_subscribers(devserver: DevServer, room: str) ->
         bob.on("track_muted", lambda p, pub: muted.set())
         async with publishing_sine(alice) as publication:
             await next_remote_audio(bob)
+            assert publication.track is not None
             publication.track.mute()
             await asyncio.wait_for(muted.wait(), WAIT)
 

@@ -12,7 +12,7 @@ from livekit import api, rtc
 
 from deploy.processes import free_port
 from devserver.process import DevServer
-from tests.devserver.rtc_helpers import WAIT, joined, publishing_sine
+from tests.devserver.rtc_helpers import WAIT, joined, publishing_sine, settle
 
 
 class WebhookSink:
@@ -112,7 +112,7 @@ async def test_a_room_left_with_only_an_agent_finishes_after_its_departure_timeo
     await agent.connect(server.url, server.token("agent-1", room, kind="agent"))
     try:
         closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        agent.on("disconnected", lambda reason: closed.done() or closed.set_result(reason))
+        agent.on("disconnected", lambda reason: settle(closed, reason))
         async with joined(server, "visitor", room):
             pass
         await sink.wait_for(lambda _: "room_finished" in sink.names(room))
