@@ -125,7 +125,7 @@ async def run(runs: int, directory: Path) -> list[Sample]:
         "LIVEKIT_API_SECRET": devserver.api_secret, "BATON_ENV": "development",
         "REDIS_URL": redis_server.url, "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": models.url,
         "BATON_AGENT_NAME": agent_name, "BATON_HEALTH_PORT": str(free_port()),
-        "BATON_LOAD_THRESHOLD": "inf",
+        "BATON_MAX_JOBS": "8",
     }, log_path=log_path)
     client = aioredis.Redis.from_url(redis_server.url)
     worker.start()

@@ -12,9 +12,14 @@ from worker.settings import WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
-# Imported with the worker, not on the first reply: the first streamed completion would
-# otherwise spend a few hundred milliseconds importing these types.
-importlib.import_module("openai.lib.streaming.chat")
+WARM_IMPORTS = ("openai.lib.streaming.chat", "openai.pagination", "openai.resources.chat",
+                "anyio._backends._asyncio", "anyio.streams.stapled",
+                "livekit.agents.llm.async_toolset")
+"""Modules the first call would import on first use, each a 0.1-0.9 s stall of the job's
+event loop just before the first words (measured with bench.firstwords)."""
+
+for _module in WARM_IMPORTS:
+    importlib.import_module(_module)
 
 
 def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[str, Any]:

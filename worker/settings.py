@@ -51,6 +51,9 @@ class WorkerSettings(BaseSettings):
     health_port: int = Field(default=8081, ge=0, le=65535, validation_alias="BATON_HEALTH_PORT")
     load_threshold: float = Field(default=0.7, gt=0, validation_alias="BATON_LOAD_THRESHOLD")
     """CPU load above which the worker takes no new calls; `inf` takes every call offered."""
+    max_jobs: int | None = Field(default=None, ge=1, validation_alias="BATON_MAX_JOBS")
+    """When set, capacity is counted in calls, not CPU: the worker reports its load as live
+    calls / max_jobs and takes at most max_jobs (BATON_LOAD_THRESHOLD is then unused)."""
     job_executor: Literal["process", "thread"] = Field(default="process",
                                                        validation_alias="BATON_JOB_EXECUTOR")
     idle_processes: int | None = Field(default=None, ge=0,
