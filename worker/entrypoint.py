@@ -132,7 +132,6 @@ class Call:
                     event_id=attributes.visitor_left_event_id(self.visitor_left_sid),
                     from_channel=self.channel, to_channel=Channel.CHAT, trigger="visitor_left",
                 ), status=Status.CHAT)
-            self.writeback.start()
             await self.writeback.aclose(grace=self.settings.flush_timeout)
         finally:
             await self.redis.aclose()
