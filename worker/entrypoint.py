@@ -106,6 +106,9 @@ class Call:
         if visitor.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
             self.channel = Channel.PHONE
         self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
+        if visitor.identity not in self.ctx.room.remote_participants:
+            # Gone before the handler was in place: its event was already emitted.
+            self._on_participant_disconnected(visitor)
 
     def attach(self, session: AgentSession[CallData]) -> None:
         record_session(session, self.writeback, channel=self.channel)
@@ -182,6 +185,8 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="no visitor")
         return
     call.link(visitor)
+    if call.visitor_left_sid is not None:
+        return
 
     session = AgentSession[CallData](
         userdata=CallData(conversation_id, store, ExampleBackend()),
