@@ -190,6 +190,6 @@ async def _subscriptions_acknowledged(devserver: DevServer, patience: float) -> 
 def agent_audio_reaches_visitors(devserver: DevServer) -> None:
     """Skip calls the devserver cannot carry: an agent's audio output waits for the server's
     TrackSubscribed acknowledgement before it plays a single frame."""
-    if not asyncio.run(_subscriptions_acknowledged(devserver, patience=20.0)):
+    if not asyncio.run(_subscriptions_acknowledged(devserver, patience=10.0)):
         pytest.skip("the devserver never sends TrackSubscribed to a publisher, so an agent "
                     "never starts speaking (livekit-agents RoomIO waits for it)")

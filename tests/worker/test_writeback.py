@@ -6,6 +6,7 @@ import asyncio
 
 import redis.asyncio as aioredis
 from livekit.agents import llm
+from prometheus_client import REGISTRY
 
 from conversation import (
     Channel,
@@ -126,7 +127,7 @@ async def test_events_wait_in_order_while_redis_is_down_and_are_written_once_it_
     await client.aclose()
 
 
-async def test_events_left_when_the_grace_period_ends_are_dropped_not_hung_on(
+async def test_events_left_when_the_grace_period_ends_are_counted_lost_not_hung_on(
         own_redis_server: RedisServer) -> None:
     client = aioredis.Redis.from_url(own_redis_server.url, socket_timeout=1,
                                      socket_connect_timeout=1)
@@ -136,9 +137,11 @@ async def test_events_left_when_the_grace_period_ends_are_dropped_not_hung_on(
     writeback.start()
     own_redis_server.stop()
 
+    lost_before = REGISTRY.get_sample_value("baton_worker_writeback_lost_total") or 0.0
     writeback.add(MessageEvent(role=Role.USER, channel=Channel.VOICE, text="lost"))
     await asyncio.wait_for(writeback.stalled.wait(), 30)
     await writeback.aclose(grace=0.2)
 
     assert writeback.pending == []
+    assert REGISTRY.get_sample_value("baton_worker_writeback_lost_total") == lost_before + 1
     await client.aclose()
