@@ -291,6 +291,7 @@ async def test_a_job_for_a_room_that_is_not_a_conversation_ends_with_a_clear_log
         await asyncio.to_thread(wait_for_log_line, voice_worker.log_path, reason,
                                 voice_worker.process)
 
-    [line] = [line for line in voice_worker.log().splitlines()
-              if reason in line and room in line]
-    assert "ending the job" in line
+    [record] = [json.loads(line) for line in voice_worker.log().splitlines()
+                if reason in line and room in line]
+    assert "ending the job" in record["message"]
+    assert record["conversation_id"] == room and record["job_id"].startswith("AJ_")
