@@ -1,4 +1,4 @@
-"""Audio fan-out: one published track read once and copied to every subscriber's queue."""
+"""Audio plumbing: fan-out of a published track to subscribers, and a mix of heard tracks."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import logging
 import math
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from aiortc import MediaStreamTrack, rtp
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame
+from av import AudioFrame, AudioResampler
 
 log = logging.getLogger("devserver.media")
 
@@ -110,3 +111,65 @@ class Fanout:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+MIX_RATE = 48000
+MIX_FRAME = 960  # 20 ms
+# Per source, at most this much audio waits to be mixed; older samples are dropped.
+MIX_BACKLOG = MIX_RATE
+
+
+class MixedAudio(MediaStreamTrack):
+    """Several sources mixed into 20 ms mono 48 kHz frames, paced by the sources' arrivals."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pending: dict[str, np.ndarray] = {}
+        self._resamplers: dict[str, AudioResampler] = {}
+        self._arrived = asyncio.Event()
+        self._ended = False
+        self._pts = 0
+
+    def feed(self, source: str, frame: AudioFrame) -> None:
+        resampler = self._resamplers.get(source)
+        if resampler is None:
+            resampler = AudioResampler(format="s16", layout="mono", rate=MIX_RATE)
+            self._resamplers[source] = resampler
+        for converted in resampler.resample(frame):
+            samples = converted.to_ndarray().reshape(-1)
+            waiting = self._pending.get(source)
+            if waiting is not None:
+                samples = np.concatenate([waiting, samples])
+            self._pending[source] = samples[-MIX_BACKLOG:]
+        self._arrived.set()
+
+    def forget(self, source: str) -> None:
+        self._pending.pop(source, None)
+        self._resamplers.pop(source, None)
+
+    def end(self) -> None:
+        self._ended = True
+        self._arrived.set()
+
+    async def recv(self) -> AudioFrame:
+        while not any(len(s) >= MIX_FRAME for s in self._pending.values()):
+            if self._ended or self.readyState != "live":
+                self.stop()
+                raise MediaStreamError
+            self._arrived.clear()
+            await self._arrived.wait()
+        mix = np.zeros(MIX_FRAME, dtype=np.int32)
+        for source, samples in self._pending.items():
+            taken = samples[:MIX_FRAME]
+            mix[: len(taken)] += taken
+            self._pending[source] = samples[len(taken) :]
+        frame = AudioFrame.from_ndarray(
+            np.clip(mix, -32768, 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = MIX_RATE
+        frame.pts = self._pts
+        frame.time_base = Fraction(1, MIX_RATE)
+        self._pts += MIX_FRAME
+        return frame

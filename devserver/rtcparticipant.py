@@ -76,6 +76,10 @@ class RtcParticipant(Participant):
         self._publisher_cids: dict[str, str] = {}
         self._early_candidates: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
         self._closed = asyncio.Event()
+        assert self.subscriber.sctp is not None
+        # The data channels' DTLS transport is the one the whole subscriber bundle rides on.
+        self._bundle = self.subscriber.sctp.transport
+        self._bundle.on("statechange", self._on_bundle_state)
 
     # Outbound signalling keeps one order: updates queued before an offer reach the client first.
 
@@ -111,7 +115,11 @@ class RtcParticipant(Participant):
         async with self._offer_lock:
             if self._closed.is_set():
                 return
-            if self.subscriber.signalingState != "stable":
+            # aiortc starts the senders of a renegotiation only once DTLS is up: an offer made
+            # while the first connection is still being set up would carry silent tracks.
+            first = self._offer_id == 0
+            connected = self._bundle.state == "connected"
+            if self.subscriber.signalingState != "stable" or not (first or connected):
                 self._renegotiate = True
                 return
             await self.subscriber.setLocalDescription(await self.subscriber.createOffer())
@@ -132,6 +140,11 @@ class RtcParticipant(Participant):
             again, self._renegotiate = self._renegotiate, False
         if again:
             await self.negotiate()
+
+    def _on_bundle_state(self) -> None:
+        if self._bundle.state == "connected" and self._renegotiate:
+            self._renegotiate = False
+            self.spawn(self.negotiate())
 
     # Publisher connection (client offers)
 

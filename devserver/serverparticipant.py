@@ -12,31 +12,13 @@ from aiortc.mediastreams import MediaStreamError
 from livekit.protocol import models
 
 from devserver.ids import new_id
+from devserver.media import MixedAudio
 from devserver.participant import Kind, Participant, Subscription
 
 if TYPE_CHECKING:
     from devserver.rooms import Room
 
 log = logging.getLogger("devserver.serverparticipant")
-
-
-class HeardAudio(MediaStreamTrack):
-    """The audio frames of every track this participant hears, in arrival order (not mixed)."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.frames: asyncio.Queue[Any] = asyncio.Queue(500)
-
-    async def recv(self) -> Any:
-        if self.readyState != "live":
-            raise MediaStreamError
-        frame = await self.frames.get()
-        if frame is None:
-            self.stop()
-            raise MediaStreamError
-        return frame
 
 
 class ServerParticipant(Participant):
@@ -56,7 +38,7 @@ class ServerParticipant(Participant):
         self.room = room
         # It hears nothing until subscribe_audio() asks for the room's audio.
         self.auto_subscribe = False
-        self._heard: list[HeardAudio] = []
+        self._heard: list[MixedAudio] = []
         self._pumps: dict[str, asyncio.Task[None]] = {}
         self._data_callbacks: list[Callable[[models.DataPacket], None]] = []
         self.left = asyncio.Event()
@@ -89,8 +71,8 @@ class ServerParticipant(Participant):
         self._data_callbacks.append(callback)
 
     def subscribe_audio(self) -> MediaStreamTrack:
-        """A track of the audio others publish in the room, now and later."""
-        heard = HeardAudio()
+        """What this participant hears: every audio track it may receive, mixed, now and later."""
+        heard = MixedAudio()
         self._heard.append(heard)
         if not self.auto_subscribe:
             self.auto_subscribe = True
@@ -124,13 +106,15 @@ class ServerParticipant(Participant):
         task = self._pumps.pop(sub.track.info.sid, None)
         if task is not None:
             task.cancel()
+        for heard in self._heard:
+            heard.forget(sub.track.info.sid)
 
     async def disconnect(self, reason: models.DisconnectReason) -> None:
         for task in self._pumps.values():
             task.cancel()
         self._pumps.clear()
         for heard in self._heard:
-            heard.frames.put_nowait(None)
+            heard.end()
         self.left.set()
 
     async def _pump(self, sub: Subscription) -> None:
@@ -139,8 +123,7 @@ class ServerParticipant(Participant):
             while True:
                 frame = await sub.media.recv()
                 for heard in self._heard:
-                    if not heard.frames.full():
-                        heard.frames.put_nowait(frame)
+                    heard.feed(sub.track.info.sid, frame)
         except MediaStreamError:
             return
 
