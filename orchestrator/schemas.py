@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from conversation import Conversation, Event, Role, Status, StoredEvent
 from conversation.events import MAX_TEXT_CHARS
 from conversation.ids import CONVERSATION_ID_PATTERN, EVENT_ID_PATTERN, STREAM_ID_PATTERN
-
-TRIGGER_PATTERN = r"^[a-z][a-z0-9_]{0,63}$"
 
 
 class _Request(BaseModel):
@@ -48,8 +47,11 @@ class PostMessage(_Request):
 
 
 class SwitchToVoice(_Request):
-    trigger: str = Field(default="visitor", pattern=TRIGGER_PATTERN,
-                         description="What asked for the switch, e.g. visitor or agent")
+    # A closed set: the trigger is a metrics label, and free text would let any API-key
+    # holder create unbounded time series.
+    trigger: Literal["visitor", "agent", "operator"] = Field(
+        default="visitor", description="Who asked for the switch: the visitor clicking, the chat "
+                                       "agent offering it, or a human operator")
 
 
 class IdentityOut(BaseModel):

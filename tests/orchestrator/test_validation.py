@@ -173,3 +173,16 @@ async def test_a_last_event_id_beyond_64_bits_is_refused(
 
     assert response.status_code == 422
     assert response.json()["field"] == "Last-Event-ID"
+
+
+async def test_a_well_formed_but_unknown_trigger_is_refused(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    """Regression: any `[a-z_]` trigger was accepted and became a metrics label, so a caller
+    could grow the switch counter's time series without bound."""
+    conversation_id = await create_conversation(orchestrator_client)
+
+    response = await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice",
+                                              json={"trigger": "made_up_1"}, headers=AUTH)
+
+    assert response.status_code == 422
+    assert response.json()["field"] == "trigger"
