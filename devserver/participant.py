@@ -22,6 +22,8 @@ class PublishedTrack:
 
     info: models.TrackInfo
     fanout: Fanout | None = None
+    # LiveKit tells the publisher once, when the first subscriber takes the track.
+    ever_subscribed: bool = False
 
 
 @dataclass
@@ -140,6 +142,9 @@ class Participant:
 
     def send_track_unpublished(self, track_sid: str) -> None:
         """Confirm to the publisher that one of its tracks is gone."""
+
+    def send_track_subscribed(self, track_sid: str) -> None:
+        """Tell this publisher that someone subscribed to its track for the first time."""
 
     def send_subscription_permission(
         self, publisher_sid: str, track_sid: str, allowed: bool

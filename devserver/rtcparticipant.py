@@ -284,6 +284,13 @@ class RtcParticipant(Participant):
             )
         )
 
+    def send_track_subscribed(self, track_sid: str) -> None:
+        self.send(
+            proto_rtc.SignalResponse(
+                track_subscribed=proto_rtc.TrackSubscribed(track_sid=track_sid)
+            )
+        )
+
     def send_subscription_permission(
         self, publisher_sid: str, track_sid: str, allowed: bool
     ) -> None:

@@ -92,6 +92,9 @@ class Subscriptions:
         sub = Subscription(track=track)
         subscriber.subscriptions[sid] = sub
         await subscriber.add_subscription(sub, publisher)
+        if not track.ever_subscribed:
+            track.ever_subscribed = True
+            publisher.send_track_subscribed(sid)
 
     async def _unsubscribe(self, subscriber: Participant, track_sid: str) -> None:
         sub = subscriber.subscriptions.pop(track_sid, None)

@@ -329,3 +329,14 @@ async def test_a_publisher_revoking_permission_stops_that_subscriber(
             track = await next_remote_audio(bob)
             alice.local_participant.set_track_subscription_permissions(allow_all_participants=False)
             await goes_quiet(track)
+
+
+async def test_the_publisher_learns_when_its_track_is_first_subscribed(
+    devserver: DevServer, room: str
+) -> None:
+    async with joined(devserver, "alice", room) as alice, joined(devserver, "bob", room) as bob:
+        subscribed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        alice.on("local_track_subscribed", lambda track: settle(subscribed, track.sid))
+        async with publishing_sine(alice) as publication:
+            await next_remote_audio(bob)
+            assert await asyncio.wait_for(subscribed, WAIT) == publication.sid
