@@ -3,7 +3,6 @@ the end-to-end tests, a scripted model server process and a worker process."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
 import time
@@ -16,7 +15,6 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from livekit import rtc
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
@@ -165,31 +163,3 @@ def voice_worker(tmp_path_factory: pytest.TempPathFactory, devserver: DevServer,
     worker = start_worker(tmp_path_factory.mktemp("worker"), environment)
     yield worker
     worker.process.stop()
-
-
-async def _subscriptions_acknowledged(devserver: DevServer, patience: float) -> bool:
-    publisher, subscriber = rtc.Room(), rtc.Room()
-    room = f"probe-{uuid.uuid4().hex[:8]}"
-    await publisher.connect(devserver.url, devserver.token("probe-pub", room))
-    await subscriber.connect(devserver.url, devserver.token("probe-sub", room))
-    try:
-        source = rtc.AudioSource(48_000, 1)
-        publication = await publisher.local_participant.publish_track(
-            rtc.LocalAudioTrack.create_audio_track("probe", source),
-            rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
-        await asyncio.wait_for(publication.wait_for_subscription(), patience)
-        return True
-    except TimeoutError:
-        return False
-    finally:
-        await subscriber.disconnect()
-        await publisher.disconnect()
-
-
-@pytest.fixture(scope="session")
-def agent_audio_reaches_visitors(devserver: DevServer) -> None:
-    """Skip calls the devserver cannot carry: an agent's audio output waits for the server's
-    TrackSubscribed acknowledgement before it plays a single frame."""
-    if not asyncio.run(_subscriptions_acknowledged(devserver, patience=10.0)):
-        pytest.skip("the devserver never sends TrackSubscribed to a publisher, so an agent "
-                    "never starts speaking (livekit-agents RoomIO waits for it)")

@@ -100,7 +100,7 @@ def visitor_left(log: list[dict[str, Any]]) -> bool:
 @pytest.fixture
 async def orchestrator(orchestrator_server: Callable[..., Any],
                        orchestrator_settings: Settings, voice_worker: WorkerProcess,
-                       agent_audio_reaches_visitors: None) -> AsyncIterator[httpx.AsyncClient]:
+                       ) -> AsyncIterator[httpx.AsyncClient]:
     """The orchestrator over HTTP (SSE needs a real server), dispatching to the shared worker."""
     settings = orchestrator_settings.model_copy(update={"agent_name": voice_worker.agent_name})
     url = await orchestrator_server(settings)
@@ -110,8 +110,7 @@ async def orchestrator(orchestrator_server: Callable[..., Any],
 
 @pytest.fixture
 def own_worker(tmp_path: Path, devserver: DevServer, own_redis_server: RedisServer,
-               model_server_process: str, agent_audio_reaches_visitors: None,
-               ) -> Iterator[WorkerProcess]:
+               model_server_process: str) -> Iterator[WorkerProcess]:
     """A worker of this test alone, on this test's own Redis, for tests that stop one or
     the other."""
     worker = start_worker(tmp_path, worker_environment(
