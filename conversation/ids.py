@@ -10,7 +10,9 @@ from conversation.errors import InvalidInput
 # Safe as a LiveKit room name, a Redis key part inside a hash tag, a URL path segment and a
 # SIP attribute: no braces, colons, slashes or spaces.
 CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
-EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# '/' because the agents framework names the tool calls it splits from one model item
+# `item_x/fnc_0`, and event ids are those item ids.
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 STREAM_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
 
 _conversation_id = re.compile(CONVERSATION_ID_PATTERN)

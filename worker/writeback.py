@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -23,18 +22,6 @@ from conversation.chatctx import event_from_item
 from worker import metrics
 
 logger = logging.getLogger("baton.worker.writeback")
-
-_UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9._:-]")
-
-
-def log_event_id(item_id: str) -> str:
-    """A framework item id made valid as an event id, the same every time for the same item.
-
-    Tool calls the framework splits out of one LLM item are named `item_x/fnc_0`; the slash is
-    not allowed in event ids.
-    """
-    return _UNSAFE_ID_CHARS.sub(":", item_id)
-
 
 @dataclass(frozen=True, slots=True)
 class _Pending:
@@ -81,8 +68,7 @@ class WriteBack:
     def add_item(self, item: llm.ChatItem, *, channel: Channel) -> Event | None:
         """Queue the log event for a committed chat item; items that are not conversation
         (handoffs, instructions) are skipped and give None."""
-        safe = item.model_copy(update={"id": log_event_id(item.id)})
-        event = event_from_item(safe, channel=channel)
+        event = event_from_item(item, channel=channel)
         if event is not None:
             self.add(event)
         return event

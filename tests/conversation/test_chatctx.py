@@ -156,3 +156,13 @@ def test_instructions_and_summaries_are_not_written_back():
 
     assert event_from_item(instructions, channel=Channel.VOICE) is None
     assert event_from_item(summary, channel=Channel.VOICE) is None
+
+
+def test_a_tool_call_split_from_a_model_item_keeps_the_frameworks_id():
+    """Regression: the framework names tool calls split from one model item `item_x/fnc_0`;
+    the slash was not allowed in event ids, so writing such a call back failed."""
+    item = llm.FunctionCall(id="item_x/fnc_0", call_id="c", name="lookup_order", arguments="{}")
+
+    event = event_from_item(item, channel=Channel.VOICE)
+
+    assert event is not None and event.event_id == "item_x/fnc_0"
