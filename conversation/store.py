@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
+from redis._defaults import DEFAULT_SOCKET_TIMEOUT
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -238,7 +239,7 @@ class ConversationStore:
         with _redis_errors():
             if not await self.redis.exists(keys.record):
                 raise ConversationNotFound(conversation_id)
-        block_ms = int(block.total_seconds() * 1000)
+        block_ms = int(min(block, self._longest_block()).total_seconds() * 1000)
         while True:
             with _redis_errors():
                 reply = cast(list[tuple[Any, _Entries]] | None, await self.redis.xread(
@@ -247,6 +248,15 @@ class ConversationStore:
                 for stored in _decode(entries):
                     position = stored.seq
                     yield stored
+
+    def _longest_block(self) -> timedelta:
+        """A blocking read must end before the client's read timeout, or redis-py reports an
+        idle stream as an unreachable server."""
+        timeout = self.redis.connection_pool.connection_kwargs.get(
+            "socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+        if timeout is None:
+            return timedelta.max
+        return timedelta(seconds=float(timeout) * 0.8)
 
     async def cached_tool_result(self, conversation_id: str, name: str,
                                  arguments: str | Mapping[str, Any]) -> str | None:

@@ -24,7 +24,7 @@ from conversation import (
     VerificationEvent,
     VerifiedIdentity,
 )
-from deploy.processes import free_port
+from deploy.processes import RedisServer, free_port
 
 
 def chat(text: str, event_id: str | None = None, role: Role = Role.USER) -> MessageEvent:
@@ -228,4 +228,22 @@ async def test_redis_unreachable_is_a_retryable_store_error():
         await store.append("c1", chat("hello"))
 
     assert raised.value.retryable
+    await client.aclose()
+
+
+async def test_a_follower_outlasts_the_clients_read_timeout(redis_server: RedisServer):
+    """Regression: XREAD BLOCK waited longer than redis-py's read timeout (5 s by default),
+    so a quiet conversation's live stream failed as "Redis unreachable" after 5 s."""
+    client = aioredis.Redis.from_url(redis_server.url, socket_timeout=1.0)
+    store = ConversationStore(client)
+    await store.create("c-quiet")
+    follower = store.follow("c-quiet")
+    waiting = asyncio.ensure_future(anext(follower))
+
+    await asyncio.sleep(2.5)  # idle on purpose: several read timeouts pass with no event
+    assert not waiting.done()
+    await store.append("c-quiet", chat("finally"))
+
+    assert (await asyncio.wait_for(waiting, 10)).event.text == "finally"  # type: ignore[union-attr]
+    await follower.aclose()
     await client.aclose()
