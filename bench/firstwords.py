@@ -26,9 +26,9 @@ from livekit import api
 from conversation import Channel, ChannelSwitchEvent, ConversationStore, MessageEvent, Role
 from conversation import attributes as attrs
 from deploy.processes import ManagedProcess, RedisServer, free_port
+from deploy.visitor import Visitor
 from devserver.process import DevServer
 from tests.modelserver import ModelServer
-from tests.worker.visitor import Visitor
 
 PATIENCE = 30.0
 CHAT = [

@@ -1,4 +1,4 @@
-"""A visitor in a call, made with the Python rtc SDK: hears the agent and speaks real speech."""
+"""A call participant made with the Python rtc SDK: hears the agent and speaks real speech."""
 
 from __future__ import annotations
 

@@ -87,7 +87,8 @@ def default_reply(request: dict[str, Any]) -> ChatReply:
 
     A trailing system message is a per-turn instruction (how the framework sends
     `generate_reply(instructions=...)`): a resumed call apologises, a switch from chat names the
-    chat's topic, anything else greets. A trailing user turn gets an answer that echoes it.
+    chat's topic (its longest visitor turn), anything else greets. A trailing user turn gets an
+    answer that echoes it.
     """
     messages: list[dict[str, Any]] = request.get("messages", [])
     conversation = [m for m in messages if m.get("role") in ("user", "assistant")]
@@ -102,7 +103,10 @@ def default_reply(request: dict[str, Any]) -> ChatReply:
     if last_user and "cut off" in instruction:
         return ChatReply(f"Sorry, we were cut off; you were telling me about {_topic(last_user)}.")
     if last_user:
-        return ChatReply(f"I see you were asking about {_topic(last_user)}. Let me pull that up.")
+        # The longest of the visitor's chat turns is where the topic was stated; "thanks" and
+        # "can we talk instead?" come last but say little.
+        topic = max((message_text(m) for m in conversation if m.get("role") == "user"), key=len)
+        return ChatReply(f"I see you were asking about {_topic(topic)}. Let me pull that up.")
     return ChatReply(GREETING)
 
 

@@ -19,6 +19,7 @@ from livekit import api
 
 from conversation import ConversationStore, attributes
 from deploy.processes import RedisServer
+from deploy.visitor import Visitor
 from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
@@ -28,7 +29,6 @@ from tests.worker.conftest import (
     wait_for_log_line,
     worker_environment,
 )
-from tests.worker.visitor import Visitor
 
 WAIT = 90.0  # generous: other suites may load the machine
 SPOKEN = "I would like to change my plan to the yearly one"
