@@ -170,11 +170,7 @@ class ConversationStore:
         and its event are never half-written.
         """
         keys = _Keys.of(conversation_id)
-        fields = {"updated_at": _iso(datetime.now(UTC))}
-        if status is not None:
-            fields["status"] = status.value
-        if room is not None:
-            fields["room"] = room
+        fields = _changes(status, room)
         args = [event.event_id, event.model_dump_json(), str(self.max_events), self._ttl_ms,
                 *_flatten(fields)]
         with _redis_errors():
@@ -189,11 +185,7 @@ class ConversationStore:
     async def update(self, conversation_id: str, *, status: Status | None = None,
                      room: str | None = None) -> Conversation:
         keys = _Keys.of(conversation_id)
-        fields = {"updated_at": _iso(datetime.now(UTC))}
-        if status is not None:
-            fields["status"] = status.value
-        if room is not None:
-            fields["room"] = room
+        fields = _changes(status, room)
         with _redis_errors():
             try:
                 await self._update(keys=keys.all(), args=[self._ttl_ms, *_flatten(fields)])
@@ -280,6 +272,16 @@ class ConversationStore:
                 if "NOCONV" in str(exc):
                     raise ConversationNotFound(conversation_id) from None
                 raise
+
+
+def _changes(status: Status | None, room: str | None) -> dict[str, str]:
+    """The record fields a write sets: always the time, and status and room when given."""
+    fields = {"updated_at": _iso(datetime.now(UTC))}
+    if status is not None:
+        fields["status"] = status.value
+    if room is not None:
+        fields["room"] = room
+    return fields
 
 
 def _flatten(fields: Mapping[str, str]) -> list[str]:

@@ -73,7 +73,25 @@ class ManagedProcess:
         return code
 
 
-class RedisServer:
+class ServerProcess:
+    """A managed process that serves on a loopback port: started means accepting connections."""
+
+    port: int
+    _process: ManagedProcess
+
+    @property
+    def running(self) -> bool:
+        return self._process.running
+
+    def start(self) -> None:
+        self._process.start()
+        wait_for_port(self.port, process=self._process.process)
+
+    def stop(self) -> None:
+        self._process.stop()
+
+
+class RedisServer(ServerProcess):
     """A redis-server on a loopback port with its data in `directory`.
 
     `appendonly` follows the deployment rule (AOF, fsync every second); stop and start keep
@@ -98,14 +116,3 @@ class RedisServer:
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
-
-    @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> None:
-        self._process.start()
-        wait_for_port(self.port, process=self._process.process)
-
-    def stop(self) -> None:
-        self._process.stop()

@@ -9,13 +9,13 @@ from pathlib import Path
 
 from livekit import api as lk
 
-from deploy.processes import ManagedProcess, free_port, wait_for_port
+from deploy.processes import ManagedProcess, ServerProcess, free_port
 
 API_KEY = "devkey"
 API_SECRET = "secret"
 
 
-class DevServer:
+class DevServer(ServerProcess):
     """A devserver child on a free loopback port, with helpers for clients of it."""
 
     def __init__(
@@ -53,17 +53,6 @@ class DevServer:
     def pid(self) -> int:
         assert self._process.process is not None
         return self._process.process.pid
-
-    @property
-    def running(self) -> bool:
-        return self._process.running
-
-    def start(self) -> None:
-        self._process.start()
-        wait_for_port(self.port, process=self._process.process)
-
-    def stop(self) -> None:
-        self._process.stop()
 
     def token(
         self,
