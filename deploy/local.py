@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import urllib.request
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def services(redis_url: str, ports: argparse.Namespace) -> list[Service]:
         Service("worker", "worker", ["start"], None,
                 {**common, **model_env, "BATON_MAX_JOBS": "4", "BATON_HEALTH_PORT": "0"}),
     ]
+
+
+# The devserver's keys are LiveKit's own development pair (`livekit-server --dev`); PyJWT warns
+# that "secret" is short on every token, which says nothing useful here.
+warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 
 
 def wait_for_worker(livekit_port: int, agent_name: str, process: ManagedProcess,
