@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livekit import api
-
 from deploy.processes import ManagedProcess, RedisServer, wait_for_port
+from devserver.process import agents_status
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENT_NAME = "baton-voice"
@@ -79,15 +76,11 @@ warnings.filterwarnings("ignore", message="The HMAC key is .* bytes long")
 def wait_for_worker(livekit_port: int, agent_name: str, process: ManagedProcess,
                     timeout: float = 120.0) -> None:
     """Block until the devserver lists a registered worker for `agent_name`."""
-    token = api.AccessToken("devkey", "secret").with_grants(api.VideoGrants(room_list=True))
-    request = urllib.request.Request(f"http://127.0.0.1:{livekit_port}/devserver/agents",
-                                     headers={"Authorization": f"Bearer {token.to_jwt()}"})
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not process.running:
             raise RuntimeError("the worker exited; see .local/worker.log")
-        with urllib.request.urlopen(request, timeout=5) as response:
-            workers = json.load(response)["workers"]
+        workers = agents_status(f"http://127.0.0.1:{livekit_port}", "devkey", "secret")["workers"]
         if any(w["agent_name"] == agent_name for w in workers):
             return
         time.sleep(0.5)

@@ -73,19 +73,7 @@ class DispatchService:
         require_room_admin(claims, req.room)
         # LiveKit creates the room first (auto-create is on by default).
         room, _ = await self._rooms.create_room(req.room)
-        dispatch = self._add(
-            room,
-            agent_dispatch.AgentDispatch(
-                id=new_id("AD_"),
-                agent_name=req.agent_name,
-                room=req.room,
-                metadata=req.metadata,
-                restart_policy=req.restart_policy,
-                deployment=req.deployment,
-                attributes=dict(req.attributes),
-            ),
-        )
-        return dispatch
+        return self._add(room, _dispatch_for(room.name, req))
 
     async def list_dispatch(
         self, req: agent_dispatch.ListAgentDispatchRequest, claims: Claims
@@ -144,18 +132,23 @@ class DispatchService:
         """A new room gets its configured dispatches, or one for unnamed workers if none."""
         configured = room.agents or [agent_dispatch.RoomAgentDispatch()]
         for rad in configured:
-            self._add(
-                room,
-                agent_dispatch.AgentDispatch(
-                    id=new_id("AD_"),
-                    agent_name=rad.agent_name,
-                    room=room.name,
-                    metadata=rad.metadata,
-                    restart_policy=rad.restart_policy,
-                    deployment=rad.deployment,
-                    attributes=dict(rad.attributes),
-                ),
-            )
+            self._add(room, _dispatch_for(room.name, rad))
 
     def _on_room_finished(self, room: Room) -> None:
         self._by_room.pop(room.name, None)
+
+
+def _dispatch_for(
+    room: str,
+    spec: agent_dispatch.CreateAgentDispatchRequest | agent_dispatch.RoomAgentDispatch,
+) -> agent_dispatch.AgentDispatch:
+    """A new dispatch from an API request or a room's configured agents (same fields)."""
+    return agent_dispatch.AgentDispatch(
+        id=new_id("AD_"),
+        agent_name=spec.agent_name,
+        room=room,
+        metadata=spec.metadata,
+        restart_policy=spec.restart_policy,
+        deployment=spec.deployment,
+        attributes=dict(spec.attributes),
+    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sys
+import urllib.request
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from livekit import api as lk
 
@@ -13,6 +16,15 @@ from deploy.processes import ManagedProcess, ServerProcess, free_port
 
 API_KEY = "devkey"
 API_SECRET = "secret"
+
+
+def agents_status(http_url: str, api_key: str, api_secret: str) -> dict[str, Any]:
+    """The devserver's dev-only view of its agent workers and jobs (`GET /devserver/agents`)."""
+    token = lk.AccessToken(api_key, api_secret).with_grants(lk.VideoGrants(room_list=True))
+    request = urllib.request.Request(f"{http_url}/devserver/agents",
+                                     headers={"Authorization": f"Bearer {token.to_jwt()}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return dict(json.loads(reply.read()))
 
 
 class DevServer(ServerProcess):
@@ -53,6 +65,9 @@ class DevServer(ServerProcess):
     def pid(self) -> int:
         assert self._process.process is not None
         return self._process.process.pid
+
+    def agents_status(self) -> dict[str, Any]:
+        return agents_status(self.http_url, self.api_key, self.api_secret)
 
     def token(
         self,

@@ -8,7 +8,6 @@ import json
 import os
 import sys
 import time
-import urllib.request
 import wave
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from livekit import api, rtc
+from livekit import rtc
 
 from deploy.processes import ManagedProcess
 from devserver.process import DevServer
@@ -73,27 +72,13 @@ def start_worker(
     return AgentWorker(tag, process)
 
 
-def agents_status(server: DevServer) -> dict[str, Any]:
-    """The devserver's dev-only view of its workers and jobs."""
-    token = (
-        api.AccessToken(server.api_key, server.api_secret)
-        .with_grants(api.VideoGrants(room_list=True))
-        .to_jwt()
-    )
-    request = urllib.request.Request(
-        f"{server.http_url}/devserver/agents", headers={"Authorization": f"Bearer {token}"}
-    )
-    with urllib.request.urlopen(request, timeout=10) as reply:
-        return dict(json.loads(reply.read()))
-
-
 def wait_for_status(
     server: DevServer, ready: Callable[[dict[str, Any]], bool], what: str, timeout: float = STARTUP
 ) -> dict[str, Any]:
     """Poll the status endpoint (it has no push) until `ready` holds."""
     deadline = time.monotonic() + timeout
     while True:
-        status = agents_status(server)
+        status = server.agents_status()
         if ready(status):
             return status
         if time.monotonic() > deadline:
