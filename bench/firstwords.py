@@ -28,7 +28,7 @@ from conversation import attributes as attrs
 from deploy.processes import ManagedProcess, RedisServer, free_port
 from deploy.visitor import Visitor
 from devserver.process import DevServer
-from tests.modelserver import ModelServer
+from modelserver import ModelServer
 
 PATIENCE = 30.0
 CHAT = [

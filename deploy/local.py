@@ -41,7 +41,7 @@ def model_services(ports: argparse.Namespace) -> tuple[list[Service], dict[str, 
     if os.environ.get("OPENAI_API_KEY"):
         return [], {}
     url = f"http://127.0.0.1:{ports.models}/v1"
-    scripted = Service("models", "tests.modelserver", ["--port", str(ports.models)], ports.models,
+    scripted = Service("models", "modelserver", ["--port", str(ports.models)], ports.models,
                        url=f"{url}  (scripted: no OPENAI_API_KEY set, so replies are canned "
                            "and the voice is espeak-ng)")
     return [scripted], {"OPENAI_API_KEY": "scripted-offline", "OPENAI_BASE_URL": url}

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devserver.app import Config, create_app
+from devserver.app import create_app
+from devserver.context import Config
 
 
 def parse_args(argv: list[str] | None = None) -> Config:

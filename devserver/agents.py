@@ -10,19 +10,17 @@ import random
 import time
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from livekit.protocol import agent, agent_dispatch
 
 from devserver.agentworker import Worker, WorkerGone, agent_token, pong, receive, register
 from devserver.auth import require_agent, verify_token
+from devserver.context import ServerContext
 from devserver.ids import new_id
 from devserver.rooms import Room, RoomManager
 from devserver.twirp import TwirpError
-
-if TYPE_CHECKING:
-    from devserver.app import ServerContext
 
 log = logging.getLogger("devserver.agents")
 

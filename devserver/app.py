@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from aiohttp import web
 from livekit.protocol import models
 
 from devserver import agents, dispatch, signaling, sip
-from devserver.auth import Claims, verify_token
+from devserver.context import CTX_KEY, Config, ServerContext
 from devserver.media import use_fast_audio_level
 from devserver.participant import Participant
 from devserver.rooms import Room, RoomManager
@@ -20,42 +18,6 @@ from devserver.twirp import TwirpRouter
 from devserver.webhooks import WebhookSender
 
 log = logging.getLogger("devserver")
-
-
-@dataclass
-class Config:
-    """What `python -m devserver` is started with."""
-
-    keys: dict[str, str] = field(default_factory=lambda: {"devkey": "secret"})
-    host: str = "127.0.0.1"
-    port: int = 7880
-    webhooks: list[str] = field(default_factory=list)
-    sip_script: Path | None = None
-
-    @property
-    def api_key(self) -> str:
-        """The first key: LiveKit signs webhooks with it."""
-        return next(iter(self.keys))
-
-    @property
-    def api_secret(self) -> str:
-        return self.keys[self.api_key]
-
-
-@dataclass
-class ServerContext:
-    """Everything the server's modules share."""
-
-    config: Config
-    rooms: RoomManager
-    router: TwirpRouter
-    webhooks: WebhookSender
-
-    def verify(self, token: str) -> Claims:
-        return verify_token(token, self.config.keys)
-
-
-CTX_KEY = web.AppKey("devserver_context", ServerContext)
 
 
 def create_app(config: Config) -> web.Application:

@@ -13,7 +13,7 @@ from livekit.api import SIPGrants, VideoGrants
 from livekit.protocol import models
 from livekit.protocol.room import RoomConfiguration
 
-from devserver.twirp import TwirpError
+from devserver.twirperror import TwirpError
 
 # LiveKit's verifier allows this much clock skew on exp/nbf.
 LEEWAY_SECONDS = 60

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from aiohttp import web
 from google.protobuf.message import Message
@@ -13,12 +13,10 @@ from livekit.protocol import agent_dispatch
 
 from devserver.agents import AGENTS_KEY, AgentService
 from devserver.auth import Claims, require_room_admin
+from devserver.context import ServerContext
 from devserver.ids import new_id
 from devserver.rooms import Room, RoomManager
 from devserver.twirp import Handler, TwirpError, TwirpRouter
-
-if TYPE_CHECKING:
-    from devserver.app import ServerContext
 
 log = logging.getLogger("devserver.dispatch")
 

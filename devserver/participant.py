@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
+from aiortc import MediaStreamTrack
 from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
@@ -32,6 +33,29 @@ class Subscription:
 
     track: PublishedTrack
     media: SubscribedTrack | None = None
+
+
+class RoomHost(Protocol):
+    """What a participant may ask of the room it is in; the room implements it."""
+
+    async def publish(self, participant: Participant, info: models.TrackInfo,
+                      source: MediaStreamTrack | None) -> PublishedTrack: ...
+
+    async def unpublish(self, participant: Participant, track_sid: str, *,
+                        announce: bool = True) -> None: ...
+
+    async def update_participant(
+        self, identity: str, *, metadata: str | None = None,
+        attributes: dict[str, str] | None = None, name: str | None = None,
+        permission: models.ParticipantPermission | None = None) -> Participant: ...
+
+    def relay_data(self, sender: Participant | None, packet: models.DataPacket, *,
+                   reliable: bool) -> None: ...
+
+    async def subscribe_existing(self, participant: Participant) -> None: ...
+
+    async def remove(self, participant: Participant,
+                     reason: models.DisconnectReason) -> None: ...
 
 
 def permission_from(claims: Claims) -> models.ParticipantPermission:

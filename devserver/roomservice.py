@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import cast
 
 from livekit.protocol import models
 from livekit.protocol import room as proto_room
 
 from devserver.auth import Claims, require_room_admin, require_room_create, require_room_list
+from devserver.context import ServerContext
 from devserver.participant import Participant
 from devserver.rooms import Room
 from devserver.twirp import Handler, TwirpError
-
-if TYPE_CHECKING:
-    from devserver.app import ServerContext
 
 log = logging.getLogger("devserver.roomservice")
 

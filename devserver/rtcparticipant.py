@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 from aiortc import RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
@@ -17,10 +17,7 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
 from devserver.ids import new_id
-from devserver.participant import Participant, Subscription
-
-if TYPE_CHECKING:
-    from devserver.rooms import Room
+from devserver.participant import Participant, RoomHost, Subscription
 
 log = logging.getLogger("devserver.rtc")
 
@@ -56,7 +53,8 @@ def directions_by_mid(sdp: str) -> dict[str, str]:
 class RtcParticipant(Participant):
     """Speaks LiveKit's signal protocol on one WebSocket; media flows through aiortc."""
 
-    def __init__(self, ws: web.WebSocketResponse, room: Room, identity: str, **kwargs: Any) -> None:
+    def __init__(self, ws: web.WebSocketResponse, room: RoomHost, identity: str,
+                 **kwargs: Any) -> None:
         super().__init__(identity, **kwargs)
         self.ws = ws
         self.room = room

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
@@ -13,10 +13,7 @@ from livekit.protocol import models
 
 from devserver.ids import new_id
 from devserver.media import MixedAudio
-from devserver.participant import Kind, Participant, Subscription
-
-if TYPE_CHECKING:
-    from devserver.rooms import Room
+from devserver.participant import Kind, Participant, RoomHost, Subscription
 
 log = logging.getLogger("devserver.serverparticipant")
 
@@ -26,7 +23,7 @@ class ServerParticipant(Participant):
 
     def __init__(
         self,
-        room: Room,
+        room: RoomHost,
         identity: str,
         *,
         name: str,

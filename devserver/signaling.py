@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 from google.protobuf.message import DecodeError
@@ -14,13 +13,11 @@ from livekit.protocol import models
 from livekit.protocol import rtc as proto_rtc
 
 from devserver.auth import Claims, require_room_join, verify_token
+from devserver.context import ServerContext
 from devserver.participant import permission_from
 from devserver.rooms import Room
 from devserver.rtcparticipant import RtcParticipant
 from devserver.twirp import TwirpError
-
-if TYPE_CHECKING:
-    from devserver.app import ServerContext
 
 log = logging.getLogger("devserver.signaling")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import yaml
 from aiohttp import web
@@ -13,14 +13,12 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from livekit.protocol import models, sip
 
 from devserver.auth import Claims, require_room_admin, require_sip_admin, require_sip_call
+from devserver.context import ServerContext
 from devserver.dispatch import typed
 from devserver.ids import new_id
 from devserver.sipscript import ScriptError, SipScript, load_script, parse_script
 from devserver.sipsim import SimulatedCall, redact, sip_error
 from devserver.twirp import TwirpError
-
-if TYPE_CHECKING:
-    from devserver.app import ServerContext
 
 log = logging.getLogger("devserver.sip")
 

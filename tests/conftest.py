@@ -15,9 +15,9 @@ import uvicorn
 
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
+from modelserver import ModelServer
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
-from tests.modelserver import ModelServer
 
 
 @pytest.fixture(scope="session")
@@ -176,7 +176,7 @@ def orchestrator_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
 
 @pytest.fixture
 async def model_server() -> AsyncIterator[ModelServer]:
-    """The scripted OpenAI-compatible server (tests/modelserver.py) for this test: point the
+    """The scripted OpenAI-compatible server (the `modelserver` package) for this test: point the
     plugins at `model_server.url`; script with `script_chat(...)`, read `chat_requests`."""
     server = ModelServer()
     await server.start()

@@ -16,7 +16,8 @@ from livekit import rtc
 from livekit.protocol import models
 
 from deploy.processes import free_port
-from devserver.app import CTX_KEY, Config, ServerContext, create_app
+from devserver.app import create_app
+from devserver.context import CTX_KEY, Config, ServerContext
 from devserver.process import DevServer
 from tests.devserver.rtc_helpers import (
     SAMPLE_RATE,

@@ -21,7 +21,7 @@ from livekit.plugins import openai
 from conversation import ConversationStore, Event
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
-from tests.modelserver import ModelServer
+from modelserver import ModelServer
 from worker.tools import CallData, ExampleBackend
 
 CHAT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -119,7 +119,7 @@ def model_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     """The scripted model server as a child process for the whole run (default script); its
     base URL. Workers outlive single tests, so their models must too."""
     port = free_port()
-    process = ManagedProcess("modelserver", [sys.executable, "-m", "tests.modelserver",
+    process = ManagedProcess("modelserver", [sys.executable, "-m", "modelserver",
                                              "--port", str(port)],
                              log_path=tmp_path_factory.mktemp("models") / "modelserver.log")
     process.start()

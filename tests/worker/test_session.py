@@ -16,7 +16,7 @@ from conversation import (
     ToolResultEvent,
 )
 from conversation.history import DEFAULT_BUDGET
-from tests.modelserver import ChatReply, ModelServer, ToolCall, message_text
+from modelserver import ChatReply, ModelServer, ToolCall, message_text
 from tests.worker.conftest import CountingBackend, Seed, TextSession
 from worker.agent import OpeningKind
 from worker.entrypoint import restore

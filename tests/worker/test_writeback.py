@@ -17,7 +17,7 @@ from conversation import (
     ToolResultEvent,
 )
 from deploy.processes import RedisServer
-from tests.modelserver import ChatReply, ModelServer, ToolCall
+from modelserver import ChatReply, ModelServer, ToolCall
 from tests.worker.conftest import Seed, TextSession
 from worker.agent import BatonAgent, OpeningKind, opening_for
 from worker.writeback import WriteBack, record_session

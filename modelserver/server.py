@@ -1,59 +1,28 @@
-"""A scripted OpenAI-compatible HTTP server for tests and benchmarks: chat, speech, transcription.
-
-The real `livekit-plugins-openai` code talks to it through `base_url`. Tests queue replies (or
-install a function of the request) and read back every request to assert what the model was
-sent. Unscripted calls get a deterministic default that is useful end to end: the first words
-name what the visitor was asking about, a reply echoes the visitor's last turn.
-
-Run it alone with `python -m tests.modelserver --port 8900`.
-"""
+"""The scripted OpenAI-compatible HTTP server: chat completions (streamed, with tool calls),
+speech and transcription, recording every request it answers."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import io
 import itertools
 import json
 import re
 import shutil
 import time
-import wave
 from collections import deque
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from aiohttp import web
 
-SPEECH_SAMPLE_RATE = 24_000
-DEFAULT_TRANSCRIPT = "I would like to change my plan to the yearly one"
-
-GREETING = "Hello, I am the Baton assistant. How can I help you today?"
-
-
-@dataclass(frozen=True)
-class ToolCall:
-    name: str
-    arguments: dict[str, Any] | str = field(default_factory=dict)
-    call_id: str | None = None
-
-    def arguments_json(self) -> str:
-        if isinstance(self.arguments, str):
-            return self.arguments
-        return json.dumps(self.arguments)
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One scripted completion: text, tool calls, or both (text first, as models do)."""
-
-    text: str = ""
-    tool_calls: Sequence[ToolCall] = ()
-
-
-ChatScript = Callable[[dict[str, Any]], ChatReply]
+from modelserver.replies import (
+    DEFAULT_TRANSCRIPT,
+    ChatReply,
+    ChatScript,
+    default_reply,
+    message_text,
+)
+from modelserver.speech import synthesize, wav_stats
 
 
 @dataclass(frozen=True)
@@ -62,52 +31,6 @@ class RecordedRequest:
     body: dict[str, Any]
     """The JSON body, or for transcriptions the form fields plus `audio_seconds` and `audio_rms`."""
     at: float
-
-
-def message_text(message: dict[str, Any]) -> str:
-    """The text of an OpenAI chat message whatever its content shape (string or parts)."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return ""
-
-
-def _topic(text: str, words: int = 14) -> str:
-    cleaned = re.sub(r"^(hi|hello|hey)\b[,!.]?\s*", "", " ".join(text.split()),
-                     flags=re.IGNORECASE).rstrip(".!?")
-    parts = cleaned.split(" ")
-    short = " ".join(parts[:words])
-    return short[:1].lower() + short[1:] if short else short
-
-
-def default_reply(request: dict[str, Any]) -> ChatReply:
-    """Deterministic answers that follow the conversation the model was sent.
-
-    A trailing system message is a per-turn instruction (how the framework sends
-    `generate_reply(instructions=...)`): a resumed call apologises, a switch from chat names the
-    chat's topic (its longest visitor turn), anything else greets. A trailing user turn gets an
-    answer that echoes it.
-    """
-    messages: list[dict[str, Any]] = request.get("messages", [])
-    conversation = [m for m in messages if m.get("role") in ("user", "assistant")]
-    last_user = next((message_text(m) for m in reversed(conversation)
-                      if m.get("role") == "user"), "")
-    last = messages[-1] if messages else {}
-    if last.get("role") == "tool":
-        return ChatReply(f"Here is what I found: {_topic(message_text(last), 24)}.")
-    if last.get("role") == "user":
-        return ChatReply(f"Sure, I can help with that: {_topic(message_text(last))}.")
-    instruction = message_text(last).lower() if last.get("role") in ("system", "developer") else ""
-    if last_user and "cut off" in instruction:
-        return ChatReply(f"Sorry, we were cut off; you were telling me about {_topic(last_user)}.")
-    if last_user:
-        # The longest of the visitor's chat turns is where the topic was stated; "thanks" and
-        # "can we talk instead?" come last but say little.
-        topic = max((message_text(m) for m in conversation if m.get("role") == "user"), key=len)
-        return ChatReply(f"I see you were asking about {_topic(topic)}. Let me pull that up.")
-    return ChatReply(GREETING)
 
 
 class ModelServer:
@@ -250,7 +173,7 @@ class ModelServer:
         fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
         upload = form.get("file")
         audio = upload.file.read() if isinstance(upload, web.FileField) else b""
-        fields["audio_seconds"], fields["audio_rms"] = _wav_stats(audio)
+        fields["audio_seconds"], fields["audio_rms"] = wav_stats(audio)
         await self._record(request.path, fields)
         text = self.transcripts.popleft() if self.transcripts else self.default_transcript
         if fields.get("response_format") == "verbose_json":
@@ -264,64 +187,3 @@ def _usage(body: dict[str, Any], reply: ChatReply) -> dict[str, int]:
     completion = len(reply.text.split()) + len(reply.tool_calls)
     return {"prompt_tokens": prompt, "completion_tokens": completion,
             "total_tokens": prompt + completion}
-
-
-def _wav_stats(data: bytes) -> tuple[float, float]:
-    """Duration and RMS level of 16-bit WAV audio, so tests can tell speech from silence."""
-    try:
-        with wave.open(io.BytesIO(data)) as wav:
-            frames = wav.readframes(wav.getnframes())
-            rate, width = wav.getframerate(), wav.getsampwidth()
-    except (wave.Error, EOFError):
-        return 0.0, 0.0
-    if width != 2 or not frames:
-        return 0.0, 0.0
-    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
-    return len(samples) / rate, float(np.sqrt(np.mean(samples**2)))
-
-
-async def synthesize(text: str, response_format: str = "pcm") -> tuple[bytes, str]:
-    """Real speech for `text`: espeak-ng, resampled by sox to 24 kHz mono 16-bit.
-
-    Returns the bytes and their content type: raw PCM for "pcm", otherwise a WAV file.
-    """
-    espeak = await asyncio.create_subprocess_exec(
-        "espeak-ng", "--stdout", "-s", "190", text,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
-    spoken, _ = await espeak.communicate()
-    target = ["-t", "raw"] if response_format == "pcm" else ["-t", "wav"]
-    sox = await asyncio.create_subprocess_exec(
-        "sox", "-t", "wav", "-", *target, "-r", str(SPEECH_SAMPLE_RATE), "-e", "signed",
-        "-b", "16", "-c", "1", "-",
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL)
-    audio, _ = await sox.communicate(spoken)
-    if espeak.returncode or sox.returncode or not audio:
-        raise RuntimeError(f"speech synthesis failed (espeak-ng {espeak.returncode}, "
-                           f"sox {sox.returncode})")
-    return audio, "audio/pcm" if response_format == "pcm" else "audio/wav"
-
-
-async def _serve(host: str, port: int) -> None:
-    server = ModelServer(host, port)
-    await server.start()
-    print(f"scripted model server on {server.url}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.aclose()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8900)
-    args = parser.parse_args()
-    try:
-        asyncio.run(_serve(args.host, args.port))
-    except KeyboardInterrupt:
-        pass
-
-
-if __name__ == "__main__":
-    main()

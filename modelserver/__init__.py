@@ -1,0 +1,32 @@
+"""Scripted OpenAI-compatible models: Baton's offline demo mode, and what the tests talk to.
+
+The real `livekit-plugins-openai` code talks to it through `base_url` (`OPENAI_BASE_URL`). Tests
+queue replies (or install a function of the request) and read back every request to assert what
+the model was sent. Unscripted calls get a deterministic default that is useful end to end.
+"""
+
+from modelserver.replies import (
+    DEFAULT_TRANSCRIPT,
+    GREETING,
+    ChatReply,
+    ChatScript,
+    ToolCall,
+    default_reply,
+    message_text,
+)
+from modelserver.server import ModelServer, RecordedRequest
+from modelserver.speech import SPEECH_SAMPLE_RATE, synthesize
+
+__all__ = [
+    "DEFAULT_TRANSCRIPT",
+    "GREETING",
+    "SPEECH_SAMPLE_RATE",
+    "ChatReply",
+    "ChatScript",
+    "ModelServer",
+    "RecordedRequest",
+    "ToolCall",
+    "default_reply",
+    "message_text",
+    "synthesize",
+]
