@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modelserver.latency import INSTANT, Latency
 from modelserver.replies import (
     DEFAULT_TRANSCRIPT,
     ChatReply,
@@ -34,11 +35,17 @@ class RecordedRequest:
 
 
 class ModelServer:
-    """The server and its script; start it in a running event loop."""
+    """The server and its script; start it in a running event loop.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    `latency` delays each model's first useful byte (it may be changed between requests); the
+    speech itself is made meanwhile, so a TTS answer starts after whichever takes longer.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 latency: Latency = INSTANT) -> None:
         self.host = host
         self.port = port
+        self.latency = latency
         self.requests: list[RecordedRequest] = []
         self.chat_replies: deque[ChatReply | ChatScript] = deque()
         self.transcripts: deque[str] = deque()
@@ -117,6 +124,7 @@ class ModelServer:
         finish = "tool_calls" if calls else "stop"
         model = body.get("model", "scripted")
         if not body.get("stream"):
+            await asyncio.sleep(self.latency.llm_first_token)
             message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
             if calls:
                 message["tool_calls"] = [
@@ -141,6 +149,7 @@ class ModelServer:
         def delta(**fields: Any) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": fields, "finish_reason": None}]
 
+        await asyncio.sleep(self.latency.llm_first_token)
         await send(delta(role="assistant", content=""))
         for piece in re.findall(r"\S+\s*", reply.text):
             await send(delta(content=piece))
@@ -162,11 +171,15 @@ class ModelServer:
         if not text:
             return web.json_response({"error": {"message": "input is empty"}}, status=400)
         wanted = "pcm" if body.get("response_format") == "pcm" else "wav"
+        _, (audio, content_type) = await asyncio.gather(
+            asyncio.sleep(self.latency.tts_first_byte), self._speech_for(text, wanted))
+        return web.Response(body=audio, content_type=content_type)
+
+    async def _speech_for(self, text: str, wanted: str) -> tuple[bytes, str]:
         key = (text, wanted)
         if key not in self._speech_cache:
             self._speech_cache[key] = await synthesize(text, wanted)
-        audio, content_type = self._speech_cache[key]
-        return web.Response(body=audio, content_type=content_type)
+        return self._speech_cache[key]
 
     async def _transcription(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -175,6 +188,7 @@ class ModelServer:
         audio = upload.file.read() if isinstance(upload, web.FileField) else b""
         fields["audio_seconds"], fields["audio_rms"] = wav_stats(audio)
         await self._record(request.path, fields)
+        await asyncio.sleep(self.latency.stt_result)
         text = self.transcripts.popleft() if self.transcripts else self.default_transcript
         if fields.get("response_format") == "verbose_json":
             return web.json_response({"text": text, "language": "english",
