@@ -34,6 +34,7 @@ class Visitor:
         self.loud_frames = 0
         self.first_loud_at: float | None = None
         self._heard = asyncio.Event()
+        self._agent_track = asyncio.Event()
         self._listeners: set[asyncio.Task[None]] = set()
         self._source = rtc.AudioSource(SAMPLE_RATE, 1)
         self.agent_states: list[str] = []
@@ -54,6 +55,11 @@ class Visitor:
             task = asyncio.create_task(self._listen(rtc.AudioStream(track)))
             self._listeners.add(task)
             task.add_done_callback(self._listeners.discard)
+            self._agent_track.set()
+
+    async def subscribed_to_agent(self) -> None:
+        """Wait until the visitor receives the agent's audio track (silent or not)."""
+        await self._agent_track.wait()
 
     async def _listen(self, stream: rtc.AudioStream) -> None:
         async for event in stream:

@@ -9,6 +9,7 @@ import json
 import re
 import shutil
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -86,11 +87,15 @@ class ModelServer:
             raise RuntimeError("the model server speaks with espeak-ng and sox: "
                                "apt-get install espeak-ng sox")
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.on_response_prepare.append(_stamp_request_id)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A client that hangs up stops its answer, as a hosted model does; closing the server
+        # does not wait for answers still thinking.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -194,6 +199,11 @@ class ModelServer:
             return web.json_response({"text": text, "language": "english",
                                       "duration": fields["audio_seconds"], "segments": []})
         return web.json_response({"text": text})
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer names its request, as OpenAI's do (clients log the id, or warn without)."""
+    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
 
 
 def _usage(body: dict[str, Any], reply: ChatReply) -> dict[str, int]:

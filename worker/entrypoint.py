@@ -1,4 +1,13 @@
-"""One job: restore the conversation named by the room, run the call, write every turn back."""
+"""One job: restore the conversation named by the room, run the call, write every turn back.
+
+The first words are on the critical path of every call, so the job does the slow steps side by
+side: it starts connecting to the room first, restores the history from Redis meanwhile, and
+starts the session as soon as the history is in, before the room is connected and before the
+visitor's audio path is up. The agent's opening (the model's words, then the first sentence's
+speech) is generated while the room connects, held by the agent until the visitor's audio path
+is up (`worker.audiopath`), and played the moment it is. Before the visitor is linked, the
+opening is checked against the log: one the conversation has moved past is replaced unheard.
+"""
 
 from __future__ import annotations
 
@@ -8,45 +17,59 @@ import time
 
 import redis.asyncio as aioredis
 from livekit import rtc
-from livekit.agents import (
-    AgentSession,
-    CloseEvent,
-    JobContext,
-    JobProcess,
-    room_io,
-)
+from livekit.agents import AgentSession, JobContext, JobProcess, llm, room_io
 from livekit.plugins import silero
+from redis.driver_info import DriverInfo
 
 from conversation import (
-    Channel,
-    ChannelSwitchEvent,
     ConversationNotFound,
     ConversationStore,
     InvalidInput,
-    Status,
     StoreUnavailable,
-    attributes,
     validate_conversation_id,
 )
 from conversation.history import HistoryBudget
 from conversation.restore import load_chat_context
 from worker import metrics
-from worker.agent import BatonAgent, plan_opening
+from worker.agent import BatonAgent, Opening, outdated, plan_opening
+from worker.call import Call, wait_for_visitor
 from worker.models import session_models
-from worker.settings import WorkerSettings, current_settings
+from worker.settings import current_settings
+from worker.timeline import FirstWords
 from worker.tools import CallData, ExampleBackend
-from worker.writeback import WriteBack, record_session
+from worker.warmup import warm_up
 
 logger = logging.getLogger("baton.worker")
 
 RECENT_EVENTS = 64
 """Newest log events read to tell a fresh switch from a call already in progress."""
 
+LINKED_BY_BATON = [rtc.ParticipantKind.PARTICIPANT_KIND_EGRESS]
+"""The participant kinds the room input links by itself: only one that never appears in a
+room's participants (egress recorders join hidden). The session starts before the room is
+connected, when it cannot be told the visitor's identity, and the first participant of the
+framework's default kinds could be a human agent; Baton links the visitor itself once it has
+found them (`RoomIO.set_participant`)."""
+
+REDIS_DRIVER = DriverInfo()
+"""Built once: redis-py reads its version from the package metadata for every new client,
+tens of milliseconds on the job's loop before the history can be read."""
+
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
     here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
+    warm_up()
     proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
+
+
+async def load_history(store: ConversationStore, conversation_id: str,
+                       budget: HistoryBudget) -> tuple[llm.ChatContext, Opening]:
+    """The model's context and how to open, from the log as it is now."""
+    chat_ctx, (recent, _total) = await asyncio.gather(
+        load_chat_context(store, conversation_id, budget=budget),
+        store.read_tail(conversation_id, RECENT_EVENTS))
+    return chat_ctx, plan_opening(recent)
 
 
 async def restore(store: ConversationStore, conversation_id: str,
@@ -54,96 +77,34 @@ async def restore(store: ConversationStore, conversation_id: str,
     """Build the agent from the log: the model's context and how to open. Returns the agent
     and the seconds the restore took."""
     started = time.perf_counter()
-    chat_ctx, (recent, _total) = await asyncio.gather(
-        load_chat_context(store, conversation_id, budget=budget),
-        store.read_tail(conversation_id, RECENT_EVENTS))
-    agent = BatonAgent(chat_ctx=chat_ctx, opening=plan_opening(recent))
-    return agent, time.perf_counter() - started
+    chat_ctx, opening = await load_history(store, conversation_id, budget)
+    return BatonAgent(chat_ctx=chat_ctx, opening=opening), time.perf_counter() - started
 
 
-def is_visitor(participant: rtc.RemoteParticipant) -> bool:
-    """The person the call is for: the widget's visitor, or the visitor reached by phone."""
-    role = participant.attributes.get(attributes.ROLE)
-    if role == attributes.ROLE_VISITOR:
-        return True
-    return participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP and \
-        role != attributes.ROLE_HUMAN
-
-
-async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemoteParticipant:
-    arrived: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
-
-    def on_connected(participant: rtc.RemoteParticipant) -> None:
-        if is_visitor(participant) and not arrived.done():
-            arrived.set_result(participant)
-
-    room.on("participant_connected", on_connected)
+async def keep_opening_current(agent: BatonAgent, store: ConversationStore,
+                               conversation_id: str, budget: HistoryBudget) -> bool:
+    """Before anyone hears the opening generated at the start of the job, check it against
+    the log: if the conversation went on meanwhile (the visitor kept typing, another agent
+    resumed the call), replace it with one generated from the log as it is now. Returns
+    whether it was replaced."""
     try:
-        for participant in room.remote_participants.values():
-            on_connected(participant)
-        return await asyncio.wait_for(arrived, patience)
-    finally:
-        room.off("participant_connected", on_connected)
-
-
-class Call:
-    """The state of one call that outlives the entrypoint: the visitor and the write-back."""
-
-    def __init__(self, ctx: JobContext, store: ConversationStore, redis: aioredis.Redis,
-                 conversation_id: str, settings: WorkerSettings) -> None:
-        self.ctx = ctx
-        self.redis = redis
-        self.conversation_id = conversation_id
-        self.settings = settings
-        self.writeback = WriteBack(store, conversation_id)
-        self.channel = Channel.VOICE
-        self.visitor: rtc.RemoteParticipant | None = None
-        self.visitor_left_sid: str | None = None
-        self.started = time.monotonic()
-
-    def link(self, visitor: rtc.RemoteParticipant) -> None:
-        self.visitor = visitor
-        if visitor.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
-            self.channel = Channel.PHONE
-        self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
-        if visitor.identity not in self.ctx.room.remote_participants:
-            # Gone before the handler was in place: its event was already emitted.
-            self._on_participant_disconnected(visitor)
-
-    def attach(self, session: AgentSession[CallData]) -> None:
-        record_session(session, self.writeback, channel=self.channel)
-        session.on("close", self._on_close)
-
-    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        if self.visitor is None or participant.identity != self.visitor.identity:
-            return
-        self.visitor_left_sid = participant.sid
-        logger.info("the visitor left the call; ending the job")
-        # The session closes first (committing any last turn), then `finish` writes the switch.
-        self.ctx.shutdown(reason="visitor left")
-
-    def _on_close(self, event: CloseEvent) -> None:
-        if event.error is not None:
-            logger.error("the voice session failed: %s", type(event.error).__name__)
-        self.ctx.shutdown(reason=f"session closed: {event.reason.value}")
-
-    async def finish(self, reason: str) -> None:
-        """The job's last step: record the visitor leaving, then flush everything to the log."""
-        try:
-            if self.visitor_left_sid is not None:
-                self.writeback.add(ChannelSwitchEvent(
-                    event_id=attributes.visitor_left_event_id(self.visitor_left_sid),
-                    from_channel=self.channel, to_channel=Channel.CHAT, trigger="visitor_left",
-                ), status=Status.CHAT)
-            await self.writeback.aclose(grace=self.settings.flush_timeout)
-        finally:
-            await self.redis.aclose()
-            metrics.JOB_SECONDS.observe(time.monotonic() - self.started)
-            logger.info("job ended", extra={"reason": reason})
+        since = await store.read(conversation_id, after=agent.opening.position)
+    except StoreUnavailable:
+        logger.warning("the conversation log is unreachable; opening with what it held when "
+                       "the job started")
+        return False
+    if not outdated(agent.opening, since):
+        return False
+    chat_ctx, opening = await load_history(store, conversation_id, budget)
+    logger.info("the conversation went on while the agent joined; opening again",
+                extra={"opening": opening.kind.value})
+    await agent.reopen(chat_ctx, opening)
+    return True
 
 
 async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
+    timeline = FirstWords()
     settings = current_settings()
     room_name = ctx.job.room.name
     ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
@@ -155,13 +116,17 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="not a Baton conversation")
         return
 
+    # Signalling is the longest step before the first words: it starts before anything else.
+    connecting = asyncio.create_task(ctx.connect(), name="baton-connect")
+    connecting.add_done_callback(lambda _: timeline.mark("connected"))
     redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0,
-                                    socket_connect_timeout=2.0)
+                                    socket_connect_timeout=2.0, driver_info=REDIS_DRIVER)
     store = ConversationStore(redis)
     try:
-        (agent, restore_seconds), _ = await asyncio.gather(
-            restore(store, conversation_id, settings.history_budget), ctx.connect())
+        agent, restore_seconds = await restore(store, conversation_id, settings.history_budget)
     except (ConversationNotFound, StoreUnavailable) as exc:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
         await redis.aclose()
         if isinstance(exc, ConversationNotFound):
             logger.error("room is not a Baton conversation (no such conversation in the log); "
@@ -171,6 +136,7 @@ async def entrypoint(ctx: JobContext) -> None:
                          "restored; ending the job")
         ctx.shutdown(reason="conversation not restorable")
         return
+    timeline.mark("restored")
     metrics.HISTORY_RESTORE_SECONDS.observe(restore_seconds)
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})
@@ -178,33 +144,43 @@ async def entrypoint(ctx: JobContext) -> None:
     call = Call(ctx, store, redis, conversation_id, settings)
     ctx.add_shutdown_callback(call.finish)
     call.writeback.start()
-    try:
-        visitor = await wait_for_visitor(ctx.room, settings.visitor_wait)
-    except TimeoutError:
-        logger.warning("no visitor joined within %.0f s; ending the job", settings.visitor_wait)
-        ctx.shutdown(reason="no visitor")
-        return
-    call.link(visitor)
-    if call.visitor_left_sid is not None:
-        return
-
     session = AgentSession[CallData](
         userdata=CallData(conversation_id, store, ExampleBackend()),
         user_away_timeout=None,
         **ctx.proc.userdata["models"],
     )
     call.attach(session)
+    timeline.watch(session)
+    # Returns once the room is connected; the opening is being generated by then.
     await session.start(
         agent=agent, room=ctx.room,
         room_options=room_io.RoomOptions(
-            participant_identity=visitor.identity,
+            participant_kinds=LINKED_BY_BATON,
             # Leaving is handled by `Call`, which records it before the job ends.
             close_on_disconnect=False,
-            # Word-synchronised captions estimate the speaking rate from the audio, which
-            # blocked the loop for ~0.4 s as the first words started; the widget's thread
-            # shows each committed turn from the log anyway.
+            # Word-synchronised captions estimate the speaking rate from the audio (an STFT
+            # in Python per tenth of a second): ~0.2 s of CPU on the loop for a few seconds
+            # of speech, in one go whenever speech arrives faster than it plays, as the held
+            # opening does. The widget's thread shows each committed turn from the log.
             text_output=room_io.TextOutputOptions(sync_transcription=False),
         ),
         record=False,
     )
-
+    await connecting
+    try:
+        visitor = await wait_for_visitor(ctx.room, settings.visitor_wait)
+    except TimeoutError:
+        logger.warning("no visitor joined within %.0f s; ending the job", settings.visitor_wait)
+        ctx.shutdown(reason="no visitor")
+        return
+    timeline.mark("visitor")
+    call.link(visitor)
+    if call.visitor_left_sid is not None:
+        return
+    await keep_opening_current(agent, store, conversation_id, settings.history_budget)
+    # The room input now links the visitor and publishes the agent's track; the held opening
+    # plays as soon as the visitor is subscribed to it.
+    session.room_io.set_participant(visitor.identity)
+    timeline.mark("linked")
+    if (subscribed := session.room_io.subscribed_fut) is not None:
+        subscribed.add_done_callback(lambda _: timeline.mark("audio_path"))

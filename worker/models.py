@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 from livekit.agents import TurnHandlingOptions, vad
@@ -11,15 +10,6 @@ from livekit.plugins import openai
 from worker.settings import WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
-
-WARM_IMPORTS = ("openai.lib.streaming.chat", "openai.pagination", "openai.resources.chat",
-                "anyio._backends._asyncio", "anyio.streams.stapled",
-                "livekit.agents.llm.async_toolset")
-"""Modules the first call would import on first use, each a 0.1-0.9 s stall of the job's
-event loop just before the first words (measured with bench.firstwords)."""
-
-for _module in WARM_IMPORTS:
-    importlib.import_module(_module)
 
 
 def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[str, Any]:

@@ -1,0 +1,34 @@
+"""When each step on the way to a call's first words was done, logged once the agent speaks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from livekit.agents import AgentSession, AgentStateChangedEvent
+
+logger = logging.getLogger("baton.worker")
+
+
+class FirstWords:
+    """Milliseconds from the start of the job's entrypoint to each step, logged as one record
+    ("first words", fields `<step>_ms`) when the agent starts speaking."""
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self.steps: dict[str, float] = {}
+
+    def mark(self, step: str) -> None:
+        self.steps.setdefault(step, (time.monotonic() - self._started) * 1000)
+
+    def watch(self, session: AgentSession[Any]) -> None:
+        def on_state(event: AgentStateChangedEvent) -> None:
+            if event.new_state != "speaking":
+                return
+            session.off("agent_state_changed", on_state)
+            self.mark("speaking")
+            logger.info("first words", extra={f"{step}_ms": round(ms, 1)
+                                              for step, ms in self.steps.items()})
+
+        session.on("agent_state_changed", on_state)
