@@ -55,6 +55,8 @@ class Sample:
     first_words_ms: float
     stages: dict[str, float]
     """Milliseconds after the job request: the worker's own stages and the model requests."""
+    cpu_ms: float | None = None
+    """CPU time the job's process used until its first words, as the worker reports it."""
 
 
 @dataclass
@@ -160,8 +162,11 @@ async def one_call(agent: AgentUnderTest, devserver: DevServer, store: Conversat
     records = await wait_for_log(agent, lambda found: any(map(job_request(room), found)),
                                  "the job request record")
     received = next(timestamp(r) for r in records if job_request(room)(r))
+    cpu = [float(r["cpu_ms"]) for r in records
+           if r.get("room") == room and r.get("message") == "first words"]
     return Sample((visitor.first_loud_at - received) * 1000,
-                  stages_of(records, room, received, visitor.first_loud_at, models))
+                  stages_of(records, room, received, visitor.first_loud_at, models),
+                  cpu[0] if cpu else None)
 
 
 def stages_of(records: list[dict[str, Any]], room: str, received: float, heard: float,
@@ -169,8 +174,12 @@ def stages_of(records: list[dict[str, Any]], room: str, received: float, heard: 
     stages: dict[str, float] = {}
     for record in records:
         if record.get("room") == room and record.get("message") == "first words":
-            stages.update({key.removesuffix("_ms"): float(value)
-                           for key, value in record.items() if key.endswith("_ms")})
+            # The worker counts from its entrypoint; the record is written as it speaks.
+            entry = (timestamp(record) - received) * 1000 - float(record["speaking_ms"])
+            stages["entrypoint"] = entry
+            stages.update({key.removesuffix("_ms"): entry + float(value)
+                           for key, value in record.items()
+                           if key.endswith("_ms") and key != "cpu_ms"})
     for name, suffix in MODEL_REQUESTS.items():
         times = [r.at for r in models.requests_to(suffix) if received <= r.at <= heard]
         if times:
@@ -260,6 +269,9 @@ def report(results: dict[tuple[str, Latency], list[Sample | None]],
         print(f"ratio baton/bare p50{suffix}: {ratio:.2f}")
         print(f"  where Baton's time goes (p50, ms after the job request): "
               f"{stages_line(baton)}")
+        if cpu := [s.cpu_ms for s in baton if s.cpu_ms is not None]:
+            print(f"  CPU of Baton's job process until its first words: "
+                  f"p50 {percentile(cpu, 0.5):.0f} ms")
         print(f"  bare agent (p50, ms after the job request): {stages_line(bare)}")
     silent = {label: sum(s is None for (who, _), calls in results.items() if who == label
                          for s in calls) for label in ("baton", "bare")}

@@ -58,7 +58,7 @@ tens of milliseconds on the job's loop before the history can be read."""
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
-    here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
+    here (the VAD, the model clients and their TLS context) is off the first words' path."""
     warm_up()
     proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
 

@@ -13,10 +13,12 @@ logger = logging.getLogger("baton.worker")
 
 class FirstWords:
     """Milliseconds from the start of the job's entrypoint to each step, logged as one record
-    ("first words", fields `<step>_ms`) when the agent starts speaking."""
+    ("first words", fields `<step>_ms`) when the agent starts speaking, with the CPU time the
+    job's process used until then (`cpu_ms`, all its threads)."""
 
     def __init__(self) -> None:
         self._started = time.monotonic()
+        self._cpu_started = time.process_time()
         self.steps: dict[str, float] = {}
 
     def mark(self, step: str) -> None:
@@ -28,7 +30,9 @@ class FirstWords:
                 return
             session.off("agent_state_changed", on_state)
             self.mark("speaking")
+            cpu_ms = (time.process_time() - self._cpu_started) * 1000
             logger.info("first words", extra={f"{step}_ms": round(ms, 1)
-                                              for step, ms in self.steps.items()})
+                                              for step, ms in self.steps.items()}
+                        | {"cpu_ms": round(cpu_ms, 1)})
 
         session.on("agent_state_changed", on_state)
