@@ -47,6 +47,7 @@ CHAT = [
     (Role.USER, "It is claim 4471, filed on January the twelfth."),
     (Role.ASSISTANT, "Thanks, I can see it. It was rejected for water damage."),
 ]
+LOOP_BLOCK_MS = 50
 MODEL_REQUESTS = {"LLM request": "/chat/completions", "TTS request": "/audio/speech"}
 
 
@@ -57,6 +58,11 @@ class Sample:
     """Milliseconds after the job request: the worker's own stages and the model requests."""
     cpu_ms: float | None = None
     """CPU time the job's process used until its first words, as the worker reports it."""
+    blocked_ms: float = 0.0
+    """How long the job's event loop was blocked before the first words were heard, as the
+    framework's loop monitor reports blocks of LOOP_BLOCK_MS or more..."""
+    blocked_cpu_ms: float = 0.0
+    """...and how much of that the loop's thread was working (the rest it waited for a CPU)."""
 
 
 @dataclass
@@ -164,9 +170,14 @@ async def one_call(agent: AgentUnderTest, devserver: DevServer, store: Conversat
     received = next(timestamp(r) for r in records if job_request(room)(r))
     cpu = [float(r["cpu_ms"]) for r in records
            if r.get("room") == room and r.get("message") == "first words"]
+    blocks = [r for r in records if r.get("room") == room and "duration" in r
+              and str(r.get("message", "")).startswith("event loop blocked")
+              and received <= timestamp(r) <= visitor.first_loud_at]
     return Sample((visitor.first_loud_at - received) * 1000,
                   stages_of(records, room, received, visitor.first_loud_at, models),
-                  cpu[0] if cpu else None)
+                  cpu[0] if cpu else None,
+                  sum(float(r["duration"]) for r in blocks) * 1000,
+                  sum(float(r.get("cpu_time", 0.0)) for r in blocks) * 1000)
 
 
 def stages_of(records: list[dict[str, Any]], room: str, received: float, heard: float,
@@ -212,7 +223,7 @@ async def run(runs: int, directory: Path, settings: Sequence[Latency] = (INSTANT
         "LIVEKIT_URL": devserver.url, "LIVEKIT_API_KEY": devserver.api_key,
         "LIVEKIT_API_SECRET": devserver.api_secret, "BATON_ENV": "development",
         "REDIS_URL": redis_server.url, "OPENAI_API_KEY": "bench", "OPENAI_BASE_URL": models.url,
-        "BATON_MAX_JOBS": "8",
+        "BATON_MAX_JOBS": "8", "LIVEKIT_AGENTS_LOOP_BLOCK_WARN_MS": str(LOOP_BLOCK_MS),
     }
     agents = [start_agent("baton", "worker", directory, environment),
               start_agent("bare", "bench.bare", directory, environment)]
@@ -273,6 +284,13 @@ def report(results: dict[tuple[str, Latency], list[Sample | None]],
             print(f"  CPU of Baton's job process until its first words: "
                   f"p50 {percentile(cpu, 0.5):.0f} ms")
         print(f"  bare agent (p50, ms after the job request): {stages_line(bare)}")
+        for label, calls in (("Baton", baton), ("bare agent", bare)):
+            blocked = [s.blocked_ms for s in calls]
+            working = [s.blocked_cpu_ms for s in calls]
+            print(f"  {label}'s loop blocked ({LOOP_BLOCK_MS} ms or more) before the first "
+                  f"words: p50 {percentile(blocked, 0.5):.0f} ms, max {max(blocked):.0f} ms; "
+                  f"of which working p50 {percentile(working, 0.5):.0f} ms, "
+                  f"max {max(working):.0f} ms")
     silent = {label: sum(s is None for (who, _), calls in results.items() if who == label
                          for s in calls) for label in ("baton", "bare")}
     if any(silent.values()):
