@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from livekit import rtc
@@ -32,6 +33,7 @@ from conversation.history import HistoryBudget
 from conversation.restore import load_chat_context
 from worker import metrics
 from worker.agent import BatonAgent, Opening, outdated, plan_opening
+from worker.background import at_low_priority
 from worker.call import Call, wait_for_visitor
 from worker.models import session_models
 from worker.settings import current_settings
@@ -58,9 +60,15 @@ tens of milliseconds on the job's loop before the history can be read."""
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
-    here (the VAD, the model clients and their TLS context) is off the first words' path."""
-    warm_up()
-    proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
+    here (the VAD, the model clients and their TLS context) is off the first words' path. It
+    is built at a low CPU priority (`worker.background`): a process is readied while the call
+    that took the last one is making its first words."""
+
+    def build() -> dict[str, Any]:
+        warm_up()
+        return session_models(current_settings(), silero.VAD.load())
+
+    proc.userdata["models"] = at_low_priority(build)
 
 
 async def load_history(store: ConversationStore, conversation_id: str,
