@@ -69,7 +69,7 @@ def local_stack(directory: Path, *, same_priority: bool = False) -> Iterator[str
     devserver = DevServer(log_path=directory / "devserver.log")
     port = free_port()
     settings = Settings.model_validate({
-        "redis_url": redis.url, "livekit_url": devserver.url,
+        "env": "development", "redis_url": redis.url, "livekit_url": devserver.url,
         "livekit_api_key": devserver.api_key, "livekit_api_secret": devserver.api_secret,
         "api_keys": BENCH_API_KEY, "host": "127.0.0.1", "port": port})
     orchestrator = ManagedProcess("orchestrator", [sys.executable, "-m", "orchestrator"],

@@ -1,5 +1,6 @@
 """The channel-agnostic conversation log: typed events, the record, and their Redis store."""
 
+from conversation import attributes, calls
 from conversation.errors import (
     BatonError,
     ConversationExists,
@@ -8,6 +9,8 @@ from conversation.errors import (
     StoreUnavailable,
 )
 from conversation.events import (
+    AgentEvent,
+    AgentState,
     CallEvent,
     CallOutcome,
     Channel,
@@ -25,10 +28,13 @@ from conversation.events import (
     parse_event,
 )
 from conversation.ids import validate_conversation_id
-from conversation.record import Conversation, Status, VerifiedIdentity
-from conversation.store import Appended, ConversationStore
+from conversation.record import IN_CALL, Conversation, Status, VerifiedIdentity
+from conversation.store import Appended, ConversationStore, Transition
 
 __all__ = [
+    "IN_CALL",
+    "AgentEvent",
+    "AgentState",
     "Appended",
     "BatonError",
     "CallEvent",
@@ -51,8 +57,11 @@ __all__ = [
     "StoredEvent",
     "ToolCallEvent",
     "ToolResultEvent",
+    "Transition",
     "VerificationEvent",
     "VerifiedIdentity",
+    "attributes",
+    "calls",
     "parse_event",
     "validate_conversation_id",
 ]

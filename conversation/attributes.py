@@ -1,6 +1,8 @@
-"""Names both services agree on: participant attributes, identities and shared event ids."""
+"""Names both services agree on: participant attributes, who the visitor is, shared event ids."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 CONVERSATION_ID = "baton.conversation_id"
 ROLE = "baton.role"
@@ -12,6 +14,34 @@ ROLE_VISITOR = "visitor"
 ROLE_HUMAN = "human"
 
 VISITOR_IDENTITY_PREFIX = "visitor-"
+
+WORKER_REGISTERED_CHANNEL = "baton:worker-registered"
+"""Redis channel on which a voice worker announces its agent name once LiveKit registered it,
+so the orchestrator re-dispatches calls that waited through a worker outage at once."""
+
+# LiveKit's ParticipantInfo.Kind numbers, which the server API (`livekit.protocol.models`) and
+# the rtc SDK (`rtc.ParticipantKind`) share, so both services can ask without a LiveKit import.
+KIND_SIP = 3
+KIND_AGENT = 4
+
+
+def is_visitor(kind: int, attributes: Mapping[str, str]) -> bool:
+    """The person a call is for: who the orchestrator's token or dial-out names the visitor,
+    or a phone caller that nobody named (an inbound call through a dispatch rule).
+
+    The orchestrator (webhooks, re-dispatch) and the worker (whom to talk to) both decide
+    with this, so a phone visitor left alone is re-dispatched like a browser one.
+    """
+    if kind == KIND_AGENT:
+        return False
+    role = attributes.get(ROLE)
+    if role:
+        return role == ROLE_VISITOR
+    return kind == KIND_SIP
+
+
+def is_phone(kind: int) -> bool:
+    return kind == KIND_SIP
 
 
 def visitor_left_event_id(participant_sid: str) -> str:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 
 class BatonError(Exception):
     """Base of every error Baton raises on purpose."""
@@ -38,3 +44,12 @@ class StoreUnavailable(BatonError):
     """Redis did not answer; the write may be retried with the same event id."""
 
     retryable = True
+
+
+@contextlib.contextmanager
+def redis_errors() -> Iterator[None]:
+    """Report Redis being unreachable as the one retryable StoreUnavailable, whoever calls it."""
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+        raise StoreUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc

@@ -48,6 +48,16 @@ class HandoffFailure(StrEnum):
     VISITOR_LEFT = "visitor_left"
 
 
+class AgentState(StrEnum):
+    """Where the AI agent of a call is, as the visitor should be told."""
+
+    WAITING = "waiting"
+    """No agent could be started yet (no worker took the job); another is on its way."""
+    JOINED = "joined"
+    UNAVAILABLE = "unavailable"
+    """Nobody came within the wait; the call ended and the conversation is back in chat."""
+
+
 class CallOutcome(StrEnum):
     DIALING = "dialing"
     ANSWERED = "answered"
@@ -133,6 +143,11 @@ class HandoffEvent(_EventBase):
     target: str | None = Field(default=None, max_length=128)
 
 
+class AgentEvent(_EventBase):
+    kind: Literal["agent"] = "agent"
+    state: AgentState
+
+
 class CallEvent(_EventBase):
     kind: Literal["call"] = "call"
     outcome: CallOutcome
@@ -147,6 +162,7 @@ Event = Annotated[
     | ChannelSwitchEvent
     | VerificationEvent
     | HandoffEvent
+    | AgentEvent
     | CallEvent,
     Field(discriminator="kind"),
 ]
@@ -154,7 +170,7 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 EVENT_KINDS = ("message", "tool_call", "tool_result", "channel_switch", "verification",
-               "handoff", "call")
+               "handoff", "agent", "call")
 
 
 def parse_event(data: dict[str, Any]) -> Event:

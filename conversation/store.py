@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import redis.asyncio as aioredis
 from redis._defaults import DEFAULT_SOCKET_TIMEOUT
-from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from conversation.errors import ConversationExists, ConversationNotFound, StoreUnavailable
+from conversation.errors import ConversationExists, ConversationNotFound, redis_errors
 from conversation.events import EVENT_LIST_ADAPTER, Event, StoredEvent, VerificationEvent
 from conversation.ids import validate_conversation_id, validate_stream_id
 from conversation.record import SCHEMA_VERSION, Conversation, Status, VerifiedIdentity
@@ -33,10 +31,40 @@ for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
 return 1
 """
 
-_APPEND = """
+# Status changes are compare-and-set: `ARGV[5]` is a JSON transition
+# {"from": [statuses], "require": {field: value}, "set": {field: value}, "gate": bool}, applied
+# only when the record's status is one of `from` and every `require`d field holds its value, so
+# a writer acting on a stale read (a late "visitor left" of an earlier call) changes nothing.
+# A gated event is written only with its transition. A duplicate event id writes nothing at
+# all: every writer of one event id asks for the same transition, so the first one applied it.
+_TRANSITION_LIB = """
+local function holds(t)
+  local status = redis.call('HGET', KEYS[1], 'status')
+  local allowed = false
+  for _, s in ipairs(t['from']) do if s == status then allowed = true end end
+  if not allowed then return false end
+  for field, value in pairs(t['require']) do
+    if redis.call('HGET', KEYS[1], field) ~= value then return false end
+  end
+  return true
+end
+local function apply(t)
+  local set = {}
+  for field, value in pairs(t['set']) do set[#set + 1] = field; set[#set + 1] = value end
+  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+end
+"""
+
+_APPEND = _TRANSITION_LIB + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
 local existing = redis.call('HGET', KEYS[3], ARGV[1])
-if existing then return {existing, 1} end
+if existing then return {existing, 1, 0} end
+local t = nil
+local applies = 0
+if ARGV[5] ~= '' then
+  t = cjson.decode(ARGV[5])
+  if holds(t) then applies = 1 elseif t['gate'] then return {'', 0, 0} end
+end
 local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[1], 'data', ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], seq)
 local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
@@ -48,14 +76,18 @@ if excess > 0 then
   end
   redis.call('HINCRBY', KEYS[1], 'trimmed_events', excess)
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+if applies == 1 then apply(t) end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[6])
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
-return {seq, 0}
+return {seq, 0, applies}
 """
 
-_UPDATE = """
+_TRANSITION = _TRANSITION_LIB + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
-redis.call('HSET', KEYS[1], unpack(ARGV, 2))
+local t = cjson.decode(ARGV[2])
+if not holds(t) then return 0 end
+apply(t)
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
 for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return 1
 """
@@ -69,10 +101,39 @@ return 1
 
 
 @dataclass(frozen=True, slots=True)
+class Transition:
+    """A status change that applies only from the statuses named and while `require` holds.
+
+    `set` lists other record fields (room, visitor, calls) that change with it. A `gate`d
+    transition writes its event only when it applies: the event says the change happened.
+    """
+
+    to: Status
+    from_: frozenset[Status]
+    require: Mapping[str, str] = field(default_factory=dict)
+    set: Mapping[str, str] = field(default_factory=dict)
+    gate: bool = False
+
+    def script_arg(self) -> str:
+        return json.dumps({"from": sorted(s.value for s in self.from_),
+                           "require": dict(self.require),
+                           "set": {"status": self.to.value, **self.set},
+                           "gate": self.gate})
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     seq: str
+    """The event's position; empty when a gated transition did not apply and nothing was
+    written."""
     duplicate: bool
     """True when an event with this event_id was already stored; nothing new was written."""
+    transitioned: bool = False
+    """True when the append's transition applied."""
+
+    @property
+    def written(self) -> bool:
+        return bool(self.seq) and not self.duplicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,14 +152,6 @@ class _Keys:
 
     def all(self) -> list[str]:
         return [self.record, self.log, self.ids, self.tools]
-
-
-@contextlib.contextmanager
-def _redis_errors() -> Iterator[None]:
-    try:
-        yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
 
 
 def _text(value: bytes | str) -> str:
@@ -121,7 +174,7 @@ class ConversationStore:
         self.max_events = max_events
         self._create = redis.register_script(_CREATE)
         self._append = redis.register_script(_APPEND)
-        self._update = redis.register_script(_UPDATE)
+        self._transition = redis.register_script(_TRANSITION)
         self._cache = redis.register_script(_CACHE)
 
     @property
@@ -135,6 +188,7 @@ class ConversationStore:
         fields: dict[str, str] = {
             "status": Status.CHAT.value, "created_at": moment, "updated_at": moment,
             "schema_version": str(SCHEMA_VERSION), "trimmed_events": "0", "room": "",
+            "calls": "0", "visitor": "",
         }
         verification = ""
         event_id = ""
@@ -145,7 +199,7 @@ class ConversationStore:
                                       verified_at=identity.verified_at)
             verification, event_id = event.model_dump_json(), event.event_id
         args = [verification, event_id, *_flatten(fields), self._ttl_ms]
-        with _redis_errors():
+        with redis_errors():
             try:
                 await self._create(keys=keys.all(), args=args)
             except ResponseError as exc:
@@ -156,51 +210,48 @@ class ConversationStore:
 
     async def get(self, conversation_id: str) -> Conversation:
         keys = _Keys.of(conversation_id)
-        with _redis_errors():
+        with redis_errors():
             raw = await self.redis.hgetall(keys.record)
         if not raw:
             raise ConversationNotFound(conversation_id)
         return _record(conversation_id, {_text(k): _text(v) for k, v in raw.items()})
 
-    async def append(self, conversation_id: str, event: Event, *, status: Status | None = None,
-                     room: str | None = None) -> Appended:
+    async def append(self, conversation_id: str, event: Event, *,
+                     transition: Transition | None = None) -> Appended:
         """Append once per event_id; a retry with the same id returns the original position.
 
-        `status` and `room` are set on the record in the same atomic step, so a channel switch
-        and its event are never half-written.
+        A `transition` is applied in the same atomic step when the record allows it, so a
+        channel switch and its event are never half-written.
         """
         keys = _Keys.of(conversation_id)
-        fields = _changes(status, room)
         args = [event.event_id, event.model_dump_json(), str(self.max_events), self._ttl_ms,
-                *_flatten(fields)]
-        with _redis_errors():
-            try:
-                seq, duplicate = await self._append(keys=keys.all(), args=args)
-            except ResponseError as exc:
-                if "NOCONV" in str(exc):
-                    raise ConversationNotFound(conversation_id) from None
-                raise
-        return Appended(_text(seq), bool(duplicate))
+                transition.script_arg() if transition else "", _iso(datetime.now(UTC))]
+        seq, duplicate, applied = await self._run(self._append, keys, args, conversation_id)
+        return Appended(_text(seq), bool(duplicate), bool(applied))
 
-    async def update(self, conversation_id: str, *, status: Status | None = None,
-                     room: str | None = None) -> Conversation:
+    async def transition(self, conversation_id: str, transition: Transition) -> bool:
+        """Apply a status change without an event; False when the record did not allow it."""
         keys = _Keys.of(conversation_id)
-        fields = _changes(status, room)
-        with _redis_errors():
+        args = [self._ttl_ms, transition.script_arg(), _iso(datetime.now(UTC))]
+        return bool(await self._run(self._transition, keys, args, conversation_id))
+
+    async def _run(self, script: AsyncScript, keys: _Keys, args: list[str],
+                   conversation_id: str) -> Any:
+        """Run a script over a conversation's keys; `NOCONV` from it means no such record."""
+        with redis_errors():
             try:
-                await self._update(keys=keys.all(), args=[self._ttl_ms, *_flatten(fields)])
+                return await script(keys=keys.all(), args=args)
             except ResponseError as exc:
                 if "NOCONV" in str(exc):
                     raise ConversationNotFound(conversation_id) from None
                 raise
-        return await self.get(conversation_id)
 
     async def read(self, conversation_id: str, *, after: str | None = None,
                    count: int | None = None) -> list[StoredEvent]:
         """Events in log order, optionally only those after the position `after`."""
         keys = _Keys.of(conversation_id)
         start = f"({validate_stream_id(after)}" if after else "-"
-        with _redis_errors():
+        with redis_errors():
             entries = cast(_Entries, await self.redis.xrange(keys.log, min=start, max="+",
                                                              count=count))
             if not entries and not await self.redis.exists(keys.record):
@@ -213,7 +264,7 @@ class ConversationStore:
         number of events the log holds, read in one consistent step."""
         keys = _Keys.of(conversation_id)
         end = f"({validate_stream_id(before, 'before')}" if before else "+"
-        with _redis_errors():
+        with redis_errors():
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.xrevrange(keys.log, max=end, min="-", count=count)
                 pipe.xlen(keys.log)
@@ -228,12 +279,12 @@ class ConversationStore:
         """Yield events after `after` as they are appended, blocking in Redis between them."""
         keys = _Keys.of(conversation_id)
         position = validate_stream_id(after) if after else "0-0"
-        with _redis_errors():
+        with redis_errors():
             if not await self.redis.exists(keys.record):
                 raise ConversationNotFound(conversation_id)
         block_ms = int(min(block, self._longest_block()).total_seconds() * 1000)
         while True:
-            with _redis_errors():
+            with redis_errors():
                 reply = cast(list[tuple[Any, _Entries]] | None, await self.redis.xread(
                     {keys.log: position}, block=block_ms, count=500))
             for _stream, entries in reply or []:
@@ -251,37 +302,27 @@ class ConversationStore:
         return timedelta(seconds=float(timeout) * 0.8)
 
     async def cached_tool_result(self, conversation_id: str, name: str,
-                                 arguments: str | Mapping[str, Any]) -> str | None:
+                                 arguments: str | Mapping[str, Any], *,
+                                 max_age: timedelta | None = None) -> str | None:
+        """The cached output for these arguments, unless it is older than `max_age`."""
         keys = _Keys.of(conversation_id)
-        with _redis_errors():
+        with redis_errors():
             raw = await self.redis.hget(keys.tools, cache_field(name, arguments))
         if raw is None:
             return None
-        return str(json.loads(raw)["output"])
+        entry = json.loads(raw)
+        if max_age is not None and \
+                datetime.now(UTC) - datetime.fromisoformat(entry["at"]) > max_age:
+            return None
+        return str(entry["output"])
 
     async def cache_tool_result(self, conversation_id: str, name: str,
                                 arguments: str | Mapping[str, Any], output: str) -> None:
         keys = _Keys.of(conversation_id)
         value = json.dumps({"name": name, "arguments": canonical_arguments(arguments),
                             "output": output, "at": _iso(datetime.now(UTC))})
-        with _redis_errors():
-            try:
-                await self._cache(keys=keys.all(),
-                                  args=[cache_field(name, arguments), value, self._ttl_ms])
-            except ResponseError as exc:
-                if "NOCONV" in str(exc):
-                    raise ConversationNotFound(conversation_id) from None
-                raise
-
-
-def _changes(status: Status | None, room: str | None) -> dict[str, str]:
-    """The record fields a write sets: always the time, and status and room when given."""
-    fields = {"updated_at": _iso(datetime.now(UTC))}
-    if status is not None:
-        fields["status"] = status.value
-    if room is not None:
-        fields["room"] = room
-    return fields
+        await self._run(self._cache, keys, [cache_field(name, arguments), value, self._ttl_ms],
+                        conversation_id)
 
 
 def _flatten(fields: Mapping[str, str]) -> list[str]:
@@ -320,4 +361,6 @@ def _record(conversation_id: str, fields: Mapping[str, str]) -> Conversation:
         updated_at=datetime.fromisoformat(fields["updated_at"]),
         schema_version=int(fields["schema_version"]),
         trimmed_events=int(fields.get("trimmed_events", "0")),
+        calls=int(fields.get("calls", "0")),
+        visitor=fields.get("visitor") or None,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -13,6 +12,7 @@ from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
+from orchestrator.recovery import watch_waiting_calls
 from orchestrator.routers import conversations, health, voice, webhooks
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
@@ -30,15 +30,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.reconcile_interval <= 0:
                 yield
                 return
-            reconciler = asyncio.create_task(
-                reconcile_forever(services, settings.reconcile_interval),
-                name="baton-reconcile")
+            background = [
+                asyncio.create_task(reconcile_forever(services, settings.reconcile_interval),
+                                    name="baton-reconcile"),
+                asyncio.create_task(watch_waiting_calls(services), name="baton-waiting-calls"),
+            ]
             try:
                 yield
             finally:
-                reconciler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconciler
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
 
     app = FastAPI(
         title="Baton orchestrator",

@@ -37,6 +37,15 @@ class LiveKit:
         return await _call("CreateRoom", self.api.room.create_room(proto_room.CreateRoomRequest(
             name=name, empty_timeout=empty_timeout, departure_timeout=departure_timeout)))
 
+    async def delete_room(self, name: str) -> None:
+        """Close the room, disconnecting everyone in it; a room already gone is no error."""
+        try:
+            await _call("DeleteRoom", self.api.room.delete_room(
+                proto_room.DeleteRoomRequest(room=name)))
+        except LiveKitRejected as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
+
     async def list_rooms(self, names: list[str] | None = None) -> list[models.Room]:
         reply = await _call("ListRooms", self.api.room.list_rooms(
             proto_room.ListRoomsRequest(names=names or [])))
@@ -61,6 +70,15 @@ class LiveKit:
             if exc.code == api.TwirpErrorCode.NOT_FOUND:
                 return []
             raise
+
+    async def delete_dispatch(self, room: str, dispatch_id: str) -> None:
+        """Delete a dispatch and end its jobs; one already gone is no error."""
+        try:
+            await _call("DeleteDispatch", self.api.agent_dispatch.delete_dispatch(dispatch_id,
+                                                                                  room))
+        except LiveKitRejected as exc:
+            if exc.code != api.TwirpErrorCode.NOT_FOUND:
+                raise
 
     async def create_dispatch(self, room: str, agent_name: str,
                               metadata: str) -> agent_dispatch.AgentDispatch:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -22,3 +22,10 @@ class Metrics:
                               registry=self.registry)
         self.dispatches = Counter("baton_dispatches", "Agent dispatches created, by reason",
                                   ["reason"], registry=self.registry)
+        self.agent_unavailable = Counter(
+            "baton_agent_unavailable", "Calls ended because no agent joined within the wait",
+            registry=self.registry)
+        self.calls_waiting = Gauge(
+            "baton_calls_waiting_for_agent",
+            "Calls whose visitor is in the room with no agent, at the last check",
+            registry=self.registry)

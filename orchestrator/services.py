@@ -14,6 +14,7 @@ from orchestrator.dispatch import Dispatcher
 from orchestrator.livekit import LiveKit
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
+from orchestrator.waiting import WaitingCalls
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,22 +24,24 @@ class Services:
     store: ConversationStore
     livekit: LiveKit
     dispatcher: Dispatcher
+    waiting: WaitingCalls
     webhooks: api.WebhookReceiver
     metrics: Metrics
 
 
 @asynccontextmanager
 async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_connect_timeout=2.0,
-                                    health_check_interval=30)
+    redis = settings.redis_client(socket_connect_timeout=2.0, health_check_interval=30)
     livekit = LiveKit(settings)
     try:
         yield Services(
             settings=settings, redis=redis,
-            store=ConversationStore(redis, retention=settings.retention,
-                                    max_events=settings.max_events),
+            store=settings.store(redis),
             livekit=livekit,
-            dispatcher=Dispatcher(livekit, redis, settings.agent_name),
+            dispatcher=Dispatcher(livekit, redis, settings.agent_name,
+                                  livekit_timeout=settings.livekit_timeout,
+                                  grace=settings.dispatch_grace),
+            waiting=WaitingCalls(redis),
             webhooks=api.WebhookReceiver(api.TokenVerifier(
                 settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())),
             metrics=metrics,

@@ -7,7 +7,10 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
+
+from conversation.settings import StoreSettings, seconds
+from conversation.settings import env as _env
 
 # Values that appear in docs, examples and the devserver; a production deployment using any of
 # them would accept forged tokens.
@@ -23,23 +26,21 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
-def _env(name: str) -> AliasChoices:
-    # The environment name for deployments, the field name for code and tests.
-    return AliasChoices(name, name.lower().removeprefix("baton_"))
+class Settings(StoreSettings):
+    """Every knob of the orchestrator; durations are seconds in the environment.
 
-
-class Settings(BaseSettings):
-    """Every knob of the orchestrator; durations are seconds in the environment."""
+    Production is the default, as for the worker: a deployment that forgets BATON_ENV must
+    not run with the development secrets. `make run` and the tests opt into development.
+    """
 
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
-    env: Environment = Field(Environment.DEVELOPMENT, validation_alias=_env("BATON_ENV"))
+    env: Environment = Field(Environment.PRODUCTION, validation_alias=_env("BATON_ENV"))
     host: str | None = Field(None, validation_alias=_env("BATON_HOST"),
                              description="Default: loopback in development, all interfaces "
                                          "otherwise (containers)")
     port: int = Field(8000, ge=1, le=65535, validation_alias=_env("BATON_PORT"))
 
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     livekit_url: str = Field("ws://127.0.0.1:7880", validation_alias=_env("LIVEKIT_URL"))
     livekit_api_url: str | None = Field(None, validation_alias=_env("LIVEKIT_API_URL"))
     livekit_api_key: str = Field("devkey", validation_alias=_env("LIVEKIT_API_KEY"))
@@ -63,22 +64,29 @@ class Settings(BaseSettings):
         20, ge=1, validation_alias=_env("BATON_ROOM_DEPARTURE_TIMEOUT"))
 
     max_body_bytes: int = Field(65_536, ge=1024, validation_alias=_env("BATON_MAX_BODY_BYTES"))
-    retention: timedelta = Field(timedelta(days=30), validation_alias=_env("BATON_RETENTION"))
-    max_events: int = Field(10_000, ge=1, validation_alias=_env("BATON_MAX_EVENTS"))
     reconcile_interval: float = Field(
         30.0, ge=0, validation_alias=_env("BATON_RECONCILE_INTERVAL"),
-        description="Seconds between reconciliations of rooms and dispatches; 0 turns it off")
+        description="Seconds between reconciliations of rooms and dispatches; 0 turns off "
+                    "the background checks (reconciliation and waiting calls)")
     sse_heartbeat: timedelta = Field(timedelta(seconds=15),
                                      validation_alias=_env("BATON_SSE_HEARTBEAT"))
+    agent_wait: timedelta = Field(
+        timedelta(seconds=60), validation_alias=_env("BATON_AGENT_WAIT"),
+        description="How long a visitor in a call waits for an agent before they are told none "
+                    "is available and the conversation goes back to chat")
+    dispatch_grace: timedelta = Field(
+        timedelta(seconds=5), validation_alias=_env("BATON_DISPATCH_GRACE"),
+        description="How long an agent may take to join after its dispatch before the dispatch "
+                    "counts as lost (no worker took it) and another is created")
+    waiting_check_interval: float = Field(
+        1.0, gt=0, validation_alias=_env("BATON_WAITING_CHECK_INTERVAL"),
+        description="Seconds between checks of calls still waiting for their agent")
 
-    @field_validator("visitor_token_ttl", "widget_token_ttl", "retention", "sse_heartbeat",
-                     mode="before")
+    @field_validator("visitor_token_ttl", "widget_token_ttl", "sse_heartbeat", "agent_wait",
+                     "dispatch_grace", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
-        # Environment values are plain seconds ("600"); ISO 8601 durations also work.
-        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
-            return float(value)
-        return value
+        return seconds(value)
 
     @field_validator("livekit_api_url", "host", mode="before")
     @classmethod

@@ -92,7 +92,7 @@ def orchestrator_settings(redis_server: RedisServer, devserver: DevServer,
     Variants: `orchestrator_settings.model_copy(update={"livekit_url": ...})`.
     Authorize with `Authorization: Bearer ORCHESTRATOR_API_KEY` (or `orchestrator_auth`).
     """
-    return Settings(redis_url=redis_server.url, livekit_url=devserver.url,
+    return Settings(env="development", redis_url=redis_server.url, livekit_url=devserver.url,
                     livekit_api_key=devserver.api_key, livekit_api_secret=devserver.api_secret,
                     api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET)
 

@@ -18,7 +18,7 @@ def main() -> None:
         if not wants_help:
             sys.exit(str(exc))
         # Reading the help needs no credentials.
-        settings = WorkerSettings()
+        settings = WorkerSettings.from_env()
     cli.run_app(build_server(settings))
 
 

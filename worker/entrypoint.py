@@ -19,22 +19,22 @@ from livekit.plugins import silero
 
 from conversation import (
     Channel,
-    ChannelSwitchEvent,
     ConversationNotFound,
     ConversationStore,
     InvalidInput,
-    Status,
     StoreUnavailable,
     attributes,
+    calls,
     validate_conversation_id,
 )
 from conversation.history import HistoryBudget
 from conversation.restore import load_chat_context
 from worker import metrics
 from worker.agent import BatonAgent, plan_opening
+from worker.backends import load_backend
 from worker.models import session_models
 from worker.settings import WorkerSettings, current_settings
-from worker.tools import CallData, ExampleBackend
+from worker.tools import CallData
 from worker.writeback import WriteBack, record_session
 
 logger = logging.getLogger("baton.worker")
@@ -62,12 +62,8 @@ async def restore(store: ConversationStore, conversation_id: str,
 
 
 def is_visitor(participant: rtc.RemoteParticipant) -> bool:
-    """The person the call is for: the widget's visitor, or the visitor reached by phone."""
-    role = participant.attributes.get(attributes.ROLE)
-    if role == attributes.ROLE_VISITOR:
-        return True
-    return participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP and \
-        role != attributes.ROLE_HUMAN
+    """The person the call is for, as the orchestrator decides it too."""
+    return attributes.is_visitor(participant.kind, participant.attributes)
 
 
 async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemoteParticipant:
@@ -103,8 +99,13 @@ class Call:
 
     def link(self, visitor: rtc.RemoteParticipant) -> None:
         self.visitor = visitor
-        if visitor.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+        if attributes.is_phone(visitor.kind):
             self.channel = Channel.PHONE
+        # The orchestrator records the same event from LiveKit's webhook; whichever comes
+        # first binds the call to this visitor, so the call ends when they leave even if the
+        # webhooks are lost.
+        joined = calls.visitor_joined(self.channel, visitor.identity, visitor.sid)
+        self.writeback.add(joined.event, transition=joined.transition)
         self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
         if visitor.identity not in self.ctx.room.remote_participants:
             # Gone before the handler was in place: its event was already emitted.
@@ -130,11 +131,10 @@ class Call:
     async def finish(self, reason: str) -> None:
         """The job's last step: record the visitor leaving, then flush everything to the log."""
         try:
-            if self.visitor_left_sid is not None:
-                self.writeback.add(ChannelSwitchEvent(
-                    event_id=attributes.visitor_left_event_id(self.visitor_left_sid),
-                    from_channel=self.channel, to_channel=Channel.CHAT, trigger="visitor_left",
-                ), status=Status.CHAT)
+            if self.visitor is not None and self.visitor_left_sid is not None:
+                left = calls.visitor_left(self.channel, self.visitor.identity,
+                                          self.visitor_left_sid)
+                self.writeback.add(left.event, transition=left.transition)
             await self.writeback.aclose(grace=self.settings.flush_timeout)
         finally:
             await self.redis.aclose()
@@ -155,12 +155,12 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="not a Baton conversation")
         return
 
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0,
-                                    socket_connect_timeout=2.0)
-    store = ConversationStore(redis)
+    redis = settings.redis_client(socket_timeout=2.0, socket_connect_timeout=2.0)
+    store = settings.store(redis)
     try:
-        (agent, restore_seconds), _ = await asyncio.gather(
-            restore(store, conversation_id, settings.history_budget), ctx.connect())
+        (agent, restore_seconds), record, _ = await asyncio.gather(
+            restore(store, conversation_id, settings.history_budget),
+            store.get(conversation_id), ctx.connect())
     except (ConversationNotFound, StoreUnavailable) as exc:
         await redis.aclose()
         if isinstance(exc, ConversationNotFound):
@@ -189,7 +189,8 @@ async def entrypoint(ctx: JobContext) -> None:
         return
 
     session = AgentSession[CallData](
-        userdata=CallData(conversation_id, store, ExampleBackend()),
+        userdata=CallData(conversation_id, store, load_backend(settings.tool_backend),
+                          caller=record.identity),
         user_away_timeout=None,
         **ctx.proc.userdata["models"],
     )

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import tempfile
 from collections.abc import Callable
 from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType
 
+from conversation import StoreUnavailable, attributes
+from conversation.errors import redis_errors
 from worker.entrypoint import entrypoint, setup_process
 from worker.settings import WorkerSettings
+
+logger = logging.getLogger("baton.worker")
 
 
 def calls_load(max_jobs: int) -> Callable[[AgentServer], float]:
@@ -49,4 +55,31 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         **options,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)
+    announce_registrations(server, settings)
     return server
+
+
+def announce_registrations(server: AgentServer, settings: WorkerSettings) -> None:
+    """Tell the orchestrators on Redis each time LiveKit registers this worker: calls that
+    waited through a worker outage are dispatched again at once instead of at the next
+    check."""
+    pending: set[asyncio.Task[None]] = set()
+
+    def registered(_worker_id: str, _server_info: object) -> None:
+        task = asyncio.create_task(announce(settings), name="baton-announce-registration")
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    server.on("worker_registered", registered)
+
+
+async def announce(settings: WorkerSettings) -> None:
+    redis = settings.redis_client(socket_timeout=2.0, socket_connect_timeout=2.0)
+    try:
+        with redis_errors():
+            await redis.publish(attributes.WORKER_REGISTERED_CHANNEL, settings.agent_name)
+    except StoreUnavailable:
+        # The orchestrators' periodic checks find waiting calls anyway, a little later.
+        logger.warning("could not announce the registration on Redis")
+    finally:
+        await redis.aclose()

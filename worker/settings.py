@@ -6,9 +6,11 @@ from functools import lru_cache
 from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from conversation.history import HistoryBudget
+from conversation.settings import StoreSettings
+from worker.backends import EXAMPLE_BACKEND
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"
@@ -19,8 +21,12 @@ class SettingsError(Exception):
     """The environment does not describe a worker that can run; the message says what to set."""
 
 
-class WorkerSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+class WorkerSettings(StoreSettings):
+    """Every knob of the worker; REDIS_URL, BATON_RETENTION and BATON_MAX_EVENTS are the
+    conversation log's, shared with the orchestrator."""
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False,
+                                      populate_by_name=True)
 
     environment: Literal["development", "production"] = Field(
         default="production", validation_alias="BATON_ENV")
@@ -29,7 +35,6 @@ class WorkerSettings(BaseSettings):
     livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
     livekit_api_secret: SecretStr = Field(default=SecretStr(""),
                                           validation_alias="LIVEKIT_API_SECRET")
-    redis_url: str = Field(default="", validation_alias="REDIS_URL")
     agent_name: str = Field(default="baton-voice", min_length=1,
                             validation_alias="BATON_AGENT_NAME")
 
@@ -62,10 +67,19 @@ class WorkerSettings(BaseSettings):
     history_max_items: int = Field(default=200, ge=1, validation_alias="BATON_HISTORY_MAX_ITEMS")
     history_max_chars: int = Field(default=48_000, ge=100,
                                    validation_alias="BATON_HISTORY_MAX_CHARS")
+    tool_backend: str = Field(default=EXAMPLE_BACKEND, validation_alias="BATON_TOOL_BACKEND")
+    """The business backend behind the tools, "package.module:Class" (see worker/backends.py)."""
+
     visitor_wait: float = Field(default=120.0, gt=0, validation_alias="BATON_VISITOR_WAIT")
     """Seconds a job waits for the visitor to be in the room before it gives up."""
     flush_timeout: float = Field(default=8.0, gt=0, validation_alias="BATON_FLUSH_TIMEOUT")
     """Seconds the end of a job waits for buffered transcript events to reach Redis."""
+
+    @classmethod
+    def from_env(cls) -> WorkerSettings:
+        # mypy sees the aliased fields as required arguments; pydantic fills them from the
+        # environment or their defaults.
+        return cls()  # type: ignore[call-arg]
 
     @property
     def history_budget(self) -> HistoryBudget:
@@ -79,7 +93,6 @@ class WorkerSettings(BaseSettings):
             (self.livekit_api_key, "LIVEKIT_API_KEY", "the API key the worker registers with"),
             (self.livekit_api_secret.get_secret_value(), "LIVEKIT_API_SECRET",
              "the secret of that API key"),
-            (self.redis_url, "REDIS_URL", "the conversation log, e.g. redis://redis:6379/0"),
             (self.openai_api_key.get_secret_value(), "OPENAI_API_KEY",
              "the model provider's key (any value for a local OpenAI-compatible server "
              "set with OPENAI_BASE_URL)"),
@@ -91,13 +104,16 @@ class WorkerSettings(BaseSettings):
                 or self.livekit_api_secret.get_secret_value() == DEV_API_SECRET):
             found.append("LIVEKIT_API_KEY/LIVEKIT_API_SECRET are LiveKit's public development "
                          "credentials: set real ones, or BATON_ENV=development for a local stack")
+        if self.environment != "development" and self.tool_backend == EXAMPLE_BACKEND:
+            found.append("BATON_TOOL_BACKEND is the example backend, which answers with made-up "
+                         "data: set your own backend class (see worker/backends.py)")
         return found
 
 
 def load_settings() -> WorkerSettings:
     """Read and check the environment, raising SettingsError that lists what to fix."""
     try:
-        settings = WorkerSettings()
+        settings = WorkerSettings.from_env()
     except ValidationError as exc:
         lines = [f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise SettingsError("invalid worker settings:\n  " + "\n  ".join(lines)) from None

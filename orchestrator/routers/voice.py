@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from conversation import Channel, ChannelSwitchEvent, Status
+from conversation import Channel, Status, calls
 from orchestrator.deps import ApiKey, ServicesDep
 from orchestrator.errors import ConversationClosed, responses
 from orchestrator.routers.conversations import ConversationId
@@ -17,9 +17,6 @@ from orchestrator.tokens import visitor_token
 
 router = APIRouter(prefix="/v1/conversations", tags=["voice"])
 
-_CHANNEL_OF = {Status.CHAT: Channel.CHAT, Status.VOICE: Channel.VOICE,
-               Status.PHONE: Channel.PHONE}
-
 
 @router.post("/{conversation_id}/voice", dependencies=[ApiKey],
              responses=responses(401, 404, 409, 413, 422, 502, 503))
@@ -28,7 +25,8 @@ async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep
     """Room named by the conversation id, an agent unless one is live, and a visitor token.
 
     The switch is recorded only after LiveKit has the room and the dispatch, so a failure
-    leaves the log as it was.
+    leaves the log as it was. It is recorded once however often it is asked for: a second
+    click while the call is up issues another token and writes nothing.
     """
     started = time.perf_counter()
     request = body or SwitchToVoice()
@@ -43,13 +41,13 @@ async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep
     if ensured.created:
         services.metrics.dispatches.labels("switch").inc()
     token = visitor_token(settings, record, room)
-    # A second click while the call is up issues another token but is not another switch.
-    if record.status is not Status.VOICE:
-        event = ChannelSwitchEvent(from_channel=_CHANNEL_OF.get(record.status),
-                                   to_channel=Channel.VOICE, trigger=request.trigger)
-        await waited("redis", store.append(conversation_id, event, status=Status.VOICE,
-                                           room=room))
-    services.metrics.switches.labels(request.trigger).inc()
+    if record.status is Status.CHAT:
+        step = calls.switch_into_call(record, Channel.VOICE, request.trigger, room)
+        appended = await waited("redis", store.append(conversation_id, step.event,
+                                                      transition=step.transition))
+        if appended.written:
+            services.metrics.switches.labels(request.trigger).inc()
+    await waited("redis", services.waiting.add(conversation_id))
     services.metrics.switch_seconds.observe(time.perf_counter() - started)
     return VoiceSession(url=settings.livekit_url, token=token.jwt, room=room,
                         identity=token.identity)

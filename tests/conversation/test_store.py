@@ -21,6 +21,7 @@ from conversation import (
     Role,
     Status,
     StoreUnavailable,
+    Transition,
     VerificationEvent,
     VerifiedIdentity,
 )
@@ -106,11 +107,70 @@ async def test_status_and_room_change_with_their_event_in_one_step(store: Conver
     switch = ChannelSwitchEvent(from_channel=Channel.CHAT, to_channel=Channel.VOICE,
                                 trigger="visitor")
 
-    await store.append("c1", switch, status=Status.VOICE, room="c1")
+    appended = await store.append("c1", switch, transition=Transition(
+        to=Status.VOICE, from_=frozenset({Status.CHAT}), set={"room": "c1"}))
 
     record = await store.get("c1")
+    assert appended.transitioned
     assert (record.status, record.room) == (Status.VOICE, "c1")
     assert [s.event for s in await store.read("c1")] == [switch]
+
+
+async def test_a_transition_from_another_status_writes_the_event_and_keeps_the_status(
+        store: ConversationStore):
+    await store.create("c1")
+    left = ChannelSwitchEvent(from_channel=Channel.VOICE, to_channel=Channel.CHAT,
+                              trigger="visitor_left")
+
+    appended = await store.append("c1", left, transition=Transition(
+        to=Status.CHAT, from_=frozenset({Status.VOICE})))
+
+    assert appended.written and not appended.transitioned
+    assert (await store.get("c1")).status is Status.CHAT
+    assert [s.event for s in await store.read("c1")] == [left]
+
+
+async def test_a_transition_requiring_a_field_the_record_does_not_hold_does_not_apply(
+        store: ConversationStore):
+    await store.create("c1")
+    await store.transition("c1", Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}),
+                                            set={"visitor": "visitor-b"}))
+
+    applied = await store.transition("c1", Transition(
+        to=Status.CHAT, from_=frozenset({Status.VOICE}), require={"visitor": "visitor-a"}))
+
+    assert not applied
+    record = await store.get("c1")
+    assert (record.status, record.visitor) == (Status.VOICE, "visitor-b")
+
+
+async def test_a_gated_event_is_written_only_with_its_transition(store: ConversationStore):
+    await store.create("c1")
+    gate = Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}), gate=True)
+    first = ChannelSwitchEvent(from_channel=Channel.CHAT, to_channel=Channel.VOICE,
+                               trigger="visitor")
+    second = first.model_copy(update={"event_id": "another-switch"})
+
+    written = await store.append("c1", first, transition=gate)
+    refused = await store.append("c1", second, transition=gate)
+
+    assert written.written and written.transitioned
+    assert not refused.written and refused.seq == ""
+    assert [s.event for s in await store.read("c1")] == [first]
+
+
+async def test_a_duplicate_event_applies_no_transition(store: ConversationStore):
+    await store.create("c1")
+    joined = ChannelSwitchEvent(event_id="joined-1", to_channel=Channel.VOICE,
+                                trigger="visitor_joined")
+    to_voice = Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}))
+    await store.append("c1", joined, transition=to_voice)
+    await store.transition("c1", Transition(to=Status.CHAT, from_=frozenset({Status.VOICE})))
+
+    retried = await store.append("c1", joined, transition=to_voice)
+
+    assert retried.duplicate and not retried.transitioned
+    assert (await store.get("c1")).status is Status.CHAT
 
 
 async def test_concurrent_writers_keep_their_own_order(store: ConversationStore):

@@ -14,6 +14,8 @@ from google.protobuf import json_format
 from livekit import api
 from livekit.protocol import webhook
 
+from conversation import attributes
+from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.conftest import ORCHESTRATOR_API_KEY
 
@@ -21,6 +23,15 @@ from tests.conftest import ORCHESTRATOR_API_KEY
 WAIT = 30.0
 
 AUTH = {"Authorization": f"Bearer {ORCHESTRATOR_API_KEY}"}
+
+
+VISITOR = {attributes.ROLE: attributes.ROLE_VISITOR}
+"""The attributes the orchestrator's visitor tokens carry; what makes a participant the visitor."""
+
+
+def visitor_token(devserver: DevServer, identity: str, room: str) -> str:
+    """A join token for a visitor of `room`, as the orchestrator would mint it."""
+    return devserver.token(identity, room, attributes=VISITOR)
 
 
 def new_conversation_id() -> str:

@@ -62,7 +62,8 @@ async def replicas(orchestrator_settings: Settings, redis_server: RedisServer,
             stack.push_async_callback(livekit.aclose)
             client = aioredis.Redis.from_url(redis_server.url)
             stack.push_async_callback(client.aclose)
-            dispatchers.append(Dispatcher(livekit, client, orchestrator_settings.agent_name))
+            dispatchers.append(Dispatcher(livekit, client, orchestrator_settings.agent_name,
+                                          livekit_timeout=orchestrator_settings.livekit_timeout))
         yield dispatchers
 
 

@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from orchestrator.settings import Settings
+from worker.settings import WorkerSettings
 
 STRONG = "x" * 40
 PRODUCTION = {"BATON_ENV": "production", "LIVEKIT_API_KEY": "APIa1b2c3d4", "LIVEKIT_API_SECRET":
@@ -23,6 +24,7 @@ def production_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_ENV", "development")
     monkeypatch.setenv("REDIS_URL", "redis://redis.internal:6379/2")
     monkeypatch.setenv("BATON_AGENT_NAME", "other-agent")
     monkeypatch.setenv("BATON_API_KEYS", "first-key, second-key")
@@ -36,11 +38,34 @@ def test_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch)
     assert settings.visitor_token_ttl == timedelta(minutes=2)
 
 
-def test_defaults_suit_development() -> None:
-    settings = Settings()
+def test_development_is_chosen_not_assumed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug: the orchestrator defaulted to development, with its known secrets, while the
+    worker defaulted to production; a deployment without BATON_ENV ran on forgeable keys."""
+    monkeypatch.delenv("BATON_ENV", raising=False)
+
+    with pytest.raises(ValidationError, match="refusing to start with BATON_ENV=production"):
+        Settings.from_env()
+
+
+def test_development_defaults_suit_a_local_stack() -> None:
+    settings = Settings(env="development")
 
     assert settings.agent_name == "baton-voice"
     assert settings.visitor_token_ttl == timedelta(minutes=10)
+
+
+def test_both_services_read_one_log_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bug: the worker built its store with the defaults, so every spoken turn reset a shorter
+    BATON_RETENTION to 30 days and trimmed at another BATON_MAX_EVENTS."""
+    for name, value in {"BATON_ENV": "development", "REDIS_URL": "redis://log:6379/3",
+                        "BATON_RETENTION": "3600", "BATON_MAX_EVENTS": "500",
+                        "LIVEKIT_URL": "ws://lk", "OPENAI_API_KEY": "sk-x"}.items():
+        monkeypatch.setenv(name, value)
+
+    stores = [settings.store(settings.redis_client())
+              for settings in (Settings.from_env(), WorkerSettings.from_env())]
+
+    assert {(s.retention, s.max_events) for s in stores} == {(timedelta(hours=1), 500)}
 
 
 @pytest.mark.usefixtures("production_env")

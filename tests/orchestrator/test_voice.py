@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from livekit import api, rtc
 
-from conversation import ConversationStore, Status, attributes
+from conversation import ConversationStore, Status, Transition, attributes
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
@@ -233,7 +233,8 @@ async def test_a_closed_conversation_cannot_switch_to_voice(
         orchestrator_client: httpx.AsyncClient, redis: aioredis.Redis,
         livekit: api.LiveKitAPI) -> None:
     conversation_id = await create_conversation(orchestrator_client)
-    await ConversationStore(redis).update(conversation_id, status=Status.CLOSED)
+    await ConversationStore(redis).transition(conversation_id, Transition(
+        to=Status.CLOSED, from_=frozenset(Status)))
 
     response = await _switch(orchestrator_client, conversation_id)
 

@@ -13,22 +13,32 @@ from livekit import api, rtc
 from livekit.protocol import models, webhook
 from pydantic import SecretStr
 
-from conversation import Channel, ChannelSwitchEvent, ConversationStore, StoredEvent, attributes
+from conversation import Channel, ConversationStore, StoredEvent, attributes, calls
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.conftest import DevServerFactory, OrchestratorClientFactory
-from tests.orchestrator.support import AUTH, WAIT, create_conversation, events, signed_webhook
+from tests.orchestrator.support import (
+    AUTH,
+    VISITOR,
+    WAIT,
+    create_conversation,
+    events,
+    signed_webhook,
+    visitor_token,
+)
 
 WEBHOOK = "/v1/livekit/webhook"
 
 
 def _participant_event(name: str, room: str, identity: str, *, event_id: str,
                        kind: models.ParticipantInfo.Kind.ValueType =
-                       models.ParticipantInfo.Kind.STANDARD) -> webhook.WebhookEvent:
+                       models.ParticipantInfo.Kind.STANDARD,
+                       visitor: bool = False) -> webhook.WebhookEvent:
     return webhook.WebhookEvent(
         event=name, id=event_id, room=models.Room(name=room, sid="RM_test"),
-        participant=models.ParticipantInfo(sid=f"PA_{identity}", identity=identity, kind=kind))
+        participant=models.ParticipantInfo(sid=f"PA_{identity}", identity=identity, kind=kind,
+                                           attributes=VISITOR if visitor else {}))
 
 
 async def _post(client: httpx.AsyncClient, body: bytes,
@@ -85,12 +95,21 @@ async def test_devserver_webhooks_record_the_visitor_joining_and_leaving_the_cal
         assert await _status(client, conversation_id) == "chat"
 
 
+async def _join(client: httpx.AsyncClient, settings: Settings, conversation_id: str,
+                identity: str) -> None:
+    joined = _participant_event("participant_joined", conversation_id, identity,
+                                event_id=f"EV_joined_{identity}", visitor=True)
+    response = await _post(client, *signed_webhook(joined, settings))
+    assert response.json()["outcome"] == "recorded"
+
+
 async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-1")
     event = _participant_event("participant_left", conversation_id, "visitor-1",
-                               event_id="EV_left")
+                               event_id="EV_left", visitor=True)
 
     response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
@@ -106,11 +125,12 @@ async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twic
         redis: aioredis.Redis) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
-    await ConversationStore(redis).append(conversation_id, ChannelSwitchEvent(
-        event_id=attributes.visitor_left_event_id("PA_visitor-1"), from_channel=Channel.VOICE,
-        to_channel=Channel.CHAT, trigger="visitor_left"))
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-1")
+    by_the_worker = calls.visitor_left(Channel.VOICE, "visitor-1", "PA_visitor-1")
+    await ConversationStore(redis).append(conversation_id, by_the_worker.event,
+                                          transition=by_the_worker.transition)
     event = _participant_event("participant_left", conversation_id, "visitor-1",
-                               event_id="EV_left")
+                               event_id="EV_left", visitor=True)
 
     await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
@@ -167,7 +187,7 @@ async def test_a_replayed_webhook_is_handled_once(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     event = _participant_event("participant_joined", conversation_id, "visitor-1",
-                               event_id="EV_replayed")
+                               event_id="EV_replayed", visitor=True)
     body, headers = signed_webhook(event, orchestrator_settings)
 
     first = await _post(orchestrator_client, body, headers)
@@ -214,8 +234,8 @@ async def test_the_agent_leaving_while_the_visitor_stays_is_dispatched_again_onc
         devserver: DevServer, livekit: api.LiveKitAPI) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     visitor = rtc.Room()
-    await asyncio.wait_for(visitor.connect(devserver.url, devserver.token(
-        "visitor-stays", conversation_id)), WAIT)
+    await asyncio.wait_for(visitor.connect(devserver.url, visitor_token(
+        devserver, "visitor-stays", conversation_id)), WAIT)
     try:
         crashed = _participant_event("participant_left", conversation_id, "agent-AJ_1",
                                      event_id="EV_agent_left",
@@ -261,8 +281,8 @@ async def test_a_webhook_that_failed_is_handled_when_livekit_retries_it(
     livekit_down = orchestrator_settings.model_copy(
         update={"livekit_url": f"ws://127.0.0.1:{free_port()}"})
     visitor = rtc.Room()
-    await asyncio.wait_for(visitor.connect(devserver.url, devserver.token(
-        "visitor-waiting", conversation_id)), WAIT)
+    await asyncio.wait_for(visitor.connect(devserver.url, visitor_token(
+        devserver, "visitor-waiting", conversation_id)), WAIT)
     try:
         async with orchestrator_client_factory(livekit_down) as replica_without_livekit:
             failed = await _post(replica_without_livekit, body, headers)

@@ -18,28 +18,45 @@ import redis.asyncio as aioredis
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
-from conversation import ConversationStore, Event
+from conversation import ConversationStore, Event, VerifiedIdentity
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
-from worker.tools import CallData, ExampleBackend
+from worker.backends import ExampleBackend
+from worker.tools import CallData
 
 CHAT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 class CountingBackend(ExampleBackend):
-    """The example backend, counting the calls that reach it."""
+    """The example backend, counting the calls that reach it and who they were for."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.callers: list[VerifiedIdentity | None] = []
 
-    async def lookup_order(self, order_id: str) -> dict[str, Any]:
-        self.calls.append(("lookup_order", {"order_id": order_id}))
-        return await super().lookup_order(order_id)
+    async def lookup_order(self, order_id: str, *,
+                           caller: VerifiedIdentity | None) -> dict[str, Any]:
+        self._count("lookup_order", {"order_id": order_id}, caller)
+        return await super().lookup_order(order_id, caller=caller)
 
-    async def quote_price(self, plan: str, months: int) -> dict[str, Any]:
-        self.calls.append(("quote_price", {"plan": plan, "months": months}))
-        return await super().quote_price(plan, months)
+    async def quote_price(self, plan: str, months: int, *,
+                          caller: VerifiedIdentity | None) -> dict[str, Any]:
+        self._count("quote_price", {"plan": plan, "months": months}, caller)
+        return await super().quote_price(plan, months, caller=caller)
+
+    async def book_callback(self, when: str, phone: str | None, *,
+                            caller: VerifiedIdentity | None,
+                            idempotency_key: str) -> dict[str, Any]:
+        self._count("book_callback", {"when": when, "phone": phone}, caller)
+        return await super().book_callback(when, phone, caller=caller,
+                                           idempotency_key=idempotency_key)
+
+    def _count(self, name: str, arguments: dict[str, Any],
+               caller: VerifiedIdentity | None) -> None:
+        self.calls.append((name, arguments))
+        self.callers.append(caller)
 
 
 @pytest.fixture
