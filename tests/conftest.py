@@ -91,10 +91,13 @@ def orchestrator_settings(redis_server: RedisServer, devserver: DevServer,
 
     Variants: `orchestrator_settings.model_copy(update={"livekit_url": ...})`.
     Authorize with `Authorization: Bearer ORCHESTRATOR_API_KEY` (or `orchestrator_auth`).
+    The background checks (reconciliation, waiting calls) are off, so nothing acts on a test's
+    rooms behind its back; tests of them turn them on with `reconcile_interval`.
     """
     return Settings(env="development", redis_url=redis_server.url, livekit_url=devserver.url,
                     livekit_api_key=devserver.api_key, livekit_api_secret=devserver.api_secret,
-                    api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET)
+                    api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET,
+                    reconcile_interval=0)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from livekit import api, rtc
 
-from conversation import ConversationStore, Status, Transition, attributes
+from conversation import ConversationStore, Status, Transition, attributes, calls
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
@@ -176,6 +176,35 @@ async def test_concurrent_switches_leave_one_dispatch(
     assert [r.status_code for r in responses] == [200] * 4
     assert len(await _agent_dispatches(livekit, conversation_id,
                                        orchestrator_settings.agent_name)) == 1
+
+
+async def test_concurrent_switches_write_one_switch_event(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings) -> None:
+    """Bug: the status was read outside the lock and the switch event had a random id, so a
+    double click on two replicas wrote two `channel_switch` events."""
+    async with orchestrator_client_factory(orchestrator_settings) as first, \
+            orchestrator_client_factory(orchestrator_settings) as second:
+        conversation_id = await create_conversation(first)
+
+        await asyncio.gather(*(_switch(replica, conversation_id)
+                               for replica in (first, second, first, second)))
+
+        logged = await events(first, conversation_id)
+    assert [(e["kind"], e["event_id"]) for e in logged] == [("channel_switch", "call-1-switch")]
+
+
+async def test_a_new_call_after_the_last_one_ended_is_recorded_again(
+        orchestrator_client: httpx.AsyncClient, redis: aioredis.Redis) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    await _switch(orchestrator_client, conversation_id)
+    record = await ConversationStore(redis).get(conversation_id)
+    await ConversationStore(redis).transition(conversation_id, calls.call_over(record))
+
+    await _switch(orchestrator_client, conversation_id)
+
+    switches = [e["event_id"] for e in await events(orchestrator_client, conversation_id)]
+    assert switches == ["call-1-switch", "call-2-switch"]
 
 
 async def test_two_replicas_switching_at_once_leave_one_dispatch(

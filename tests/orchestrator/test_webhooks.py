@@ -120,6 +120,22 @@ async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
     assert await _status(orchestrator_client, conversation_id) == "chat"
 
 
+async def test_a_late_leave_of_an_earlier_calls_visitor_does_not_end_the_call_in_progress(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
+    """Bug: status writes were last-writer-wins on stale reads, so the delayed
+    `participant_left` of an earlier call's visitor set an active call back to chat."""
+    conversation_id = await create_conversation(orchestrator_client)
+    await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-first")
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-second")
+    late = _participant_event("participant_left", conversation_id, "visitor-first",
+                              event_id="EV_late_left", visitor=True)
+
+    await _post(orchestrator_client, *signed_webhook(late, orchestrator_settings))
+
+    assert await _status(orchestrator_client, conversation_id) == "voice"
+
+
 async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twice(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
         redis: aioredis.Redis) -> None:
