@@ -63,12 +63,17 @@ async def require_conversation_reader(
         max_length=2048, description="A widget token, for EventSource, which cannot send headers",
     )] = None,
 ) -> None:
-    """An API key, or a widget token for the conversation in the path (header or `?token=`)."""
-    presented = credentials.credentials if credentials is not None else token
-    if presented is None:
+    """An API key in the header, or a widget token for the conversation in the path (header or
+    `?token=`). The query takes widget tokens only: proxies and browsers log URLs, and a widget
+    token is short-lived and opens one conversation's stream, an API key everything."""
+    if credentials is not None:
+        if is_api_key(settings, credentials.credentials):
+            return
+        presented = credentials.credentials
+    elif token is not None:
+        presented = token
+    else:
         raise Unauthorized()
-    if is_api_key(settings, presented):
-        return
     granted = widget_conversation(settings, presented)
     if not hmac.compare_digest(granted.encode(),
                                str(request.path_params.get("conversation_id", "")).encode()):
