@@ -1,8 +1,9 @@
-"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks and errors."""
+"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks, errors and
+the state of its dependencies."""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -22,3 +23,6 @@ class Metrics:
                               registry=self.registry)
         self.dispatches = Counter("baton_dispatches", "Agent dispatches created, by reason",
                                   ["reason"], registry=self.registry)
+        self.dependency_up = Gauge(
+            "baton_dependency_up", "1 if the dependency answered its last check (each /readyz "
+            "probe and each scrape checks), else 0", ["dependency"], registry=self.registry)
