@@ -26,3 +26,5 @@ class Metrics:
         self.dependency_up = Gauge(
             "baton_dependency_up", "1 if the dependency answered its last check (each /readyz "
             "probe and each scrape checks), else 0", ["dependency"], registry=self.registry)
+        self.streams = Gauge("baton_sse_streams", "Live streams (SSE) open on this replica",
+                             registry=self.registry)

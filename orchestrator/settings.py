@@ -70,6 +70,18 @@ class Settings(BaseSettings):
         description="Seconds between reconciliations of rooms and dispatches; 0 turns it off")
     sse_heartbeat: timedelta = Field(timedelta(seconds=15),
                                      validation_alias=_env("BATON_SSE_HEARTBEAT"))
+    # Each live stream holds a Redis connection of its own (a blocking read) and a socket:
+    # size the replica's bound to its file descriptors and to Redis's maxclients over all
+    # replicas.
+    sse_streams_per_replica: int = Field(
+        1000, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_REPLICA"),
+        description="Live streams one replica serves at once; beyond, 429")
+    sse_streams_per_token: int = Field(
+        4, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_TOKEN"),
+        description="Live streams one widget token holds open on a replica (a visitor's tabs)")
+    sse_streams_per_api_key: int = Field(
+        250, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_API_KEY"),
+        description="Live streams one API key holds open on a replica")
 
     @field_validator("visitor_token_ttl", "widget_token_ttl", "retention", "sse_heartbeat",
                      mode="before")
