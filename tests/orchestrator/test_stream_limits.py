@@ -145,7 +145,7 @@ async def test_a_stream_ends_when_its_widget_token_expires(
         orchestrator_server: ServerFactory, orchestrator_settings: Settings) -> None:
     """Regression: a stream outlived its widget token for as long as the client kept it open."""
     url = await orchestrator_server(orchestrator_settings)
-    short = orchestrator_settings.model_copy(update={"widget_token_ttl": timedelta(seconds=2)})
+    short = orchestrator_settings.model_copy(update={"widget_token_ttl": timedelta(seconds=3)})
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         conversation_id = await create_conversation(client)
         token = widget_token(short, conversation_id).token
