@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from bench.switch import BENCH_API_KEY, local_stack, percentile
@@ -60,29 +61,30 @@ class Streams:
         self.awaited[(conversation_id, text)] = arrival
         return arrival
 
-    async def follow(self, client: httpx.AsyncClient, conversation_id: str, token: str,
+    async def follow(self, session: aiohttp.ClientSession, conversation_id: str, token: str,
                      opened: asyncio.Future[int]) -> None:
         try:
-            async with client.stream("GET", f"/v1/conversations/{conversation_id}/stream",
-                                     params={"token": token}) as response:
-                opened.set_result(response.status_code)
-                if response.status_code != 200:
+            async with session.get(f"/v1/conversations/{conversation_id}/stream",
+                                   params={"token": token}) as response:
+                opened.set_result(response.status)
+                if response.status != 200:
                     return
-                async for line in response.aiter_lines():
+                async for raw in response.content:
+                    line = raw.decode().rstrip("\n")
                     if not line.startswith("data: "):
                         continue
                     text = json.loads(line.removeprefix("data: ")).get("text")
                     arrival = self.awaited.pop((conversation_id, str(text)), None)
                     if arrival is not None:
                         arrival.set_result(time.perf_counter())
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             if not opened.done():
                 opened.set_exception(exc)
 
-    async def open(self, client: httpx.AsyncClient, conversation_id: str, token: str) -> int:
+    async def open(self, session: aiohttp.ClientSession, conversation_id: str, token: str) -> int:
         opened: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self.tasks.append(asyncio.create_task(
-            self.follow(client, conversation_id, token, opened)))
+            self.follow(session, conversation_id, token, opened)))
         return await opened
 
     async def aclose(self) -> None:
@@ -158,12 +160,12 @@ async def fan_out(client: httpx.AsyncClient, streams: Streams,
 async def run(url: str, api_key: str, *, streams: int, samples: int) -> list[str]:
     api_limits = httpx.Limits(max_connections=API_CONNECTIONS,
                               max_keepalive_connections=API_CONNECTIONS)
-    stream_limits = httpx.Limits(max_connections=streams + 1, max_keepalive_connections=0)
     lines = []
+    # aiohttp for the streams: its connection pool does not slow down with a thousand open.
     async with httpx.AsyncClient(base_url=url, limits=api_limits, timeout=30.0,
                                  headers={"Authorization": f"Bearer {api_key}"}) as client, \
-            httpx.AsyncClient(base_url=url, limits=stream_limits,
-                              timeout=httpx.Timeout(30.0, read=None)) as stream_client:
+            aiohttp.ClientSession(base_url=url, connector=aiohttp.TCPConnector(limit=0),
+                                  timeout=aiohttp.ClientTimeout(total=None)) as stream_client:
         conversations = await setup(client, streams + 1)
         extra = conversations.pop()
         probe_id = conversations[0][0]
@@ -191,11 +193,11 @@ async def run(url: str, api_key: str, *, streams: int, samples: int) -> list[str
             lines.append(f"sse delivery: {len(delays)} of {opened} streams got the message "
                          f"appended to their conversation, p50 {percentile(delays, 0.5):.1f} ms, "
                          f"p99 {percentile(delays, 0.99):.1f} ms after its POST started")
-            async with stream_client.stream("GET", f"/v1/conversations/{extra[0]}/stream",
-                                            params={"token": extra[1]}) as response:
+            async with stream_client.get(f"/v1/conversations/{extra[0]}/stream",
+                                         params={"token": extra[1]}) as response:
                 retry = response.headers.get("Retry-After")
                 lines.append(f"sse over the bound: stream {opened + 1} got "
-                             f"{response.status_code}, Retry-After {retry}")
+                             f"{response.status}, Retry-After {retry}")
         finally:
             await open_streams.aclose()
     return lines
