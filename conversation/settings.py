@@ -34,8 +34,17 @@ class StoreSettings(BaseSettings):
     def _retention_seconds(cls, value: object) -> object:
         return seconds(value)
 
-    def redis_client(self, **options: Any) -> aioredis.Redis:
-        return aioredis.Redis.from_url(self.redis_url, **options)
+    def redis_client(self, *, max_connections: int | None = None,
+                     waiting_timeout: float | None = None, **options: Any) -> aioredis.Redis:
+        """A client of the log's Redis. With `waiting_timeout`, a caller that finds all
+        `max_connections` busy waits that long for one, instead of failing at once."""
+        if waiting_timeout is None:
+            return aioredis.Redis.from_url(self.redis_url, max_connections=max_connections,
+                                           **options)
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.redis_url, max_connections=max_connections or 100, timeout=waiting_timeout,
+            **options)
+        return aioredis.Redis.from_pool(pool)
 
     def store(self, redis: aioredis.Redis) -> ConversationStore:
         return ConversationStore(redis, retention=self.retention, max_events=self.max_events)

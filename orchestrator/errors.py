@@ -68,6 +68,13 @@ class ConversationClosed(BatonError):
         super().__init__(f"conversation {conversation_id!r} is closed")
 
 
+class TooManyStreams(BatonError):
+    """More live streams than these credentials or this replica may hold; one ending frees a
+    slot, and another replica may have room."""
+
+    retryable = True
+
+
 # Checked in order, so subclasses come before their bases.
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
@@ -81,6 +88,7 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (Unauthorized, 401, None),
     (Forbidden, 403, None),
     (BodyTooLarge, 413, None),
+    (TooManyStreams, 429, None),
 )
 
 
@@ -122,6 +130,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the conversation's state",
     413: "Request body too large",
     422: "Invalid input; `field` names it",
+    429: "Too many live streams for these credentials or this replica; retry after Retry-After",
     502: "LiveKit refused the request",
     503: "Redis or LiveKit unavailable; retry",
 }

@@ -1,4 +1,5 @@
-"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks and errors."""
+"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks, errors and
+the state of its dependencies."""
 
 from __future__ import annotations
 
@@ -29,3 +30,8 @@ class Metrics:
             "baton_calls_waiting_for_agent",
             "Calls whose visitor is in the room with no agent, at the last check",
             registry=self.registry)
+        self.dependency_up = Gauge(
+            "baton_dependency_up", "1 if the dependency answered its last check (each /readyz "
+            "probe and each scrape checks), else 0", ["dependency"], registry=self.registry)
+        self.streams = Gauge("baton_sse_streams", "Live streams (SSE) open on this replica",
+                             registry=self.registry)

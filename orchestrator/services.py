@@ -14,7 +14,13 @@ from orchestrator.dispatch import Dispatcher
 from orchestrator.livekit import LiveKit
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
+from orchestrator.streamslots import StreamSlots
 from orchestrator.waiting import WaitingCalls
+
+REQUEST_CONNECTIONS = 100
+REQUEST_CONNECTION_WAIT = 2.0
+STREAM_CHECK_CONNECTIONS = 16
+STREAM_CHECK_WAIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +33,24 @@ class Services:
     waiting: WaitingCalls
     webhooks: api.WebhookReceiver
     metrics: Metrics
+    # Live streams use Redis through connections of their own (XREAD BLOCK holds one per
+    # stream), so no number of streams can starve requests, webhooks or /readyz of theirs.
+    streams: ConversationStore
+    stream_slots: StreamSlots
 
 
 @asynccontextmanager
 async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
-    redis = settings.redis_client(socket_connect_timeout=2.0, health_check_interval=30)
+    # Requests wait briefly for a free connection rather than fail at once in a burst.
+    redis = settings.redis_client(socket_connect_timeout=2.0, health_check_interval=30,
+                                  max_connections=REQUEST_CONNECTIONS,
+                                  waiting_timeout=REQUEST_CONNECTION_WAIT)
+    # One connection per stream (the bound is taken before a stream reads), plus a few for the
+    # checks a stream makes while its read blocks; beyond that a check waits for one.
+    blocking = settings.redis_client(
+        socket_connect_timeout=2.0, health_check_interval=30,
+        max_connections=settings.sse_streams_per_replica + STREAM_CHECK_CONNECTIONS,
+        waiting_timeout=STREAM_CHECK_WAIT)
     livekit = LiveKit(settings)
     try:
         yield Services(
@@ -45,7 +64,10 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             webhooks=api.WebhookReceiver(api.TokenVerifier(
                 settings.livekit_api_key, settings.livekit_api_secret.get_secret_value())),
             metrics=metrics,
+            streams=settings.store(blocking),
+            stream_slots=StreamSlots(settings.sse_streams_per_replica, metrics.streams),
         )
     finally:
         await livekit.aclose()
+        await blocking.aclose()
         await redis.aclose()

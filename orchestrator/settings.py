@@ -81,6 +81,18 @@ class Settings(StoreSettings):
     waiting_check_interval: float = Field(
         1.0, gt=0, validation_alias=_env("BATON_WAITING_CHECK_INTERVAL"),
         description="Seconds between checks of calls still waiting for their agent")
+    # Each live stream holds a Redis connection of its own (a blocking read) and a socket:
+    # size the replica's bound to its file descriptors and to Redis's maxclients over all
+    # replicas.
+    sse_streams_per_replica: int = Field(
+        1000, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_REPLICA"),
+        description="Live streams one replica serves at once; beyond, 429")
+    sse_streams_per_token: int = Field(
+        4, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_TOKEN"),
+        description="Live streams one widget token holds open on a replica (a visitor's tabs)")
+    sse_streams_per_api_key: int = Field(
+        250, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_API_KEY"),
+        description="Live streams one API key holds open on a replica")
 
     @field_validator("visitor_token_ttl", "widget_token_ttl", "sse_heartbeat", "agent_wait",
                      "dispatch_grace", mode="before")

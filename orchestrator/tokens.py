@@ -69,8 +69,17 @@ def widget_token(settings: Settings, conversation_id: str) -> WidgetToken:
     return WidgetToken(token, datetime.fromtimestamp(int(expires.timestamp()), UTC))
 
 
-def widget_conversation(settings: Settings, token: str) -> str:
-    """The conversation a valid widget token grants; Unauthorized for anything else."""
+@dataclass(frozen=True, slots=True)
+class WidgetGrant:
+    """What a valid widget token opens: one conversation's stream, until it expires."""
+
+    conversation_id: str
+    expires_at: datetime
+
+
+def widget_grant(settings: Settings, token: str) -> WidgetGrant:
+    """The conversation a valid widget token grants, and until when; Unauthorized for anything
+    else."""
     try:
         claims = jwt.decode(token, settings.widget_secret.get_secret_value(),
                             algorithms=["HS256"], audience=WIDGET_AUDIENCE, issuer=WIDGET_ISSUER,
@@ -80,4 +89,4 @@ def widget_conversation(settings: Settings, token: str) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str):
         raise Unauthorized("invalid widget token")
-    return subject
+    return WidgetGrant(subject, datetime.fromtimestamp(claims["exp"], UTC))

@@ -16,7 +16,7 @@ from conversation.ids import (
     validate_stream_id,
 )
 from conversation.record import VerifiedIdentity
-from orchestrator.deps import ApiKey, ConversationReader, SettingsDep, StoreDep
+from orchestrator.deps import ApiKey, ReaderDep, ServicesDep, SettingsDep, StoreDep
 from orchestrator.errors import responses
 from orchestrator.schemas import (
     ConversationOut,
@@ -27,7 +27,7 @@ from orchestrator.schemas import (
     PostMessage,
     WidgetTokenOut,
 )
-from orchestrator.sse import event_stream
+from orchestrator.sse import EventStreamResponse, event_stream
 from orchestrator.tokens import widget_token
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -75,15 +75,17 @@ async def list_events(conversation_id: ConversationId, store: StoreDep, after: A
 
 
 @router.get(
-    "/{conversation_id}/stream", dependencies=[ConversationReader],
-    response_class=StreamingResponse,
+    "/{conversation_id}/stream", response_class=StreamingResponse,
     responses={200: {"description": "Server-sent events: `id` is the log position, `event` the "
-                                    "kind, `data` the event as JSON; comments are heartbeats",
+                                    "kind, `data` the event as JSON; comments are heartbeats. "
+                                    "A last `end` event with `{reason}` (`token_expired`, "
+                                    "`conversation_gone`) means reconnecting with this URL "
+                                    "cannot help",
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-               **responses(401, 403, 404, 422, 503)})
+               **responses(401, 403, 404, 422, 429, 503)})
 async def stream_events(
-    conversation_id: ConversationId, store: StoreDep, settings: SettingsDep, after: After = None,
-    last_event_id: Annotated[str | None, Header(max_length=41)] = None,
+    conversation_id: ConversationId, reader: ReaderDep, services: ServicesDep,
+    after: After = None, last_event_id: Annotated[str | None, Header(max_length=41)] = None,
 ) -> Response:
     # A reconnecting EventSource sends Last-Event-ID and repeats the original URL, so the
     # header is the newer position.
@@ -91,12 +93,19 @@ async def stream_events(
         position: str | None = validate_stream_id(last_event_id, "Last-Event-ID")
     else:
         position = validate_stream_id(after) if after else None
-    # Fails with 404 before the response starts, rather than inside the stream.
-    await store.get(conversation_id)
-    return StreamingResponse(
-        event_stream(store, conversation_id, after=position, heartbeat=settings.sse_heartbeat),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # First, so a refused stream costs no Redis call; the response gives it back when the
+    # stream ends, however it ends.
+    slot = services.stream_slots.take(reader.holder, reader.bound)
+    try:
+        # Fails with 404 before the response starts, rather than inside the stream.
+        await services.streams.get(conversation_id)
+    except BaseException:
+        slot.release()
+        raise
+    return EventStreamResponse(
+        event_stream(services.streams, conversation_id, after=position,
+                     heartbeat=services.settings.sse_heartbeat, expires_at=reader.expires_at),
+        slot)
 
 
 @router.post("/{conversation_id}/widget-token", status_code=201, dependencies=[ApiKey],

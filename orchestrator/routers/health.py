@@ -15,6 +15,12 @@ from orchestrator.schemas import Health, Readiness
 router = APIRouter(tags=["health"])
 
 PROBE_TIMEOUT = 2.0
+# Under the 1 s a Kubernetes probe waits by default: a LiveKit that hangs rather than refuses
+# must not fail the readiness probe by making it slow.
+LIVEKIT_PROBE_TIMEOUT = 0.5
+# ListRooms for one name costs LiveKit a lookup; without names it lists every room, on every
+# probe of every replica.
+PROBE_ROOM = "baton-readiness-probe"
 
 
 @router.get("/healthz")
@@ -23,25 +29,34 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", responses={503: {"model": Readiness,
-                                        "description": "Redis or LiveKit is down"}})
+@router.get("/readyz", responses={503: {"model": Readiness, "description": "Redis is down"}})
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    """Redis answers PING and LiveKit answers ListRooms."""
-    redis_ok, livekit_ok = await asyncio.gather(_redis_up(services), _livekit_up(services))
-    down = [name for name, ok in (("Redis", redis_ok), ("LiveKit", livekit_ok)) if not ok]
-    readiness = Readiness(ready=not down, redis="ok" if redis_ok else "down",
-                          livekit="ok" if livekit_ok else "down",
-                          message=" and ".join(down) + " unavailable" if down else "ready")
-    if down:
+    """Ready while Redis answers PING: no route works without it. LiveKit's state is reported
+    here and in `baton_dependency_up`, but chat and live streams work without it, so a LiveKit
+    outage does not take every replica out of service."""
+    redis_ok, livekit_ok = await check_dependencies(services)
+    if not redis_ok:
         response.status_code = 503
-    return readiness
+    down = [name for name, ok in (("Redis", redis_ok), ("LiveKit", livekit_ok)) if not ok]
+    return Readiness(ready=redis_ok, redis="ok" if redis_ok else "down",
+                     livekit="ok" if livekit_ok else "down",
+                     message=" and ".join(down) + " unavailable" if down else "ready")
 
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text format"}})
 async def metrics(services: ServicesDep) -> Response:
+    await check_dependencies(services)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def check_dependencies(services: ServicesDep) -> tuple[bool, bool]:
+    """Whether Redis and LiveKit answer, also set as the `baton_dependency_up` gauge."""
+    redis_ok, livekit_ok = await asyncio.gather(_redis_up(services), _livekit_up(services))
+    services.metrics.dependency_up.labels("redis").set(redis_ok)
+    services.metrics.dependency_up.labels("livekit").set(livekit_ok)
+    return redis_ok, livekit_ok
 
 
 async def _redis_up(services: ServicesDep) -> bool:
@@ -53,7 +68,7 @@ async def _redis_up(services: ServicesDep) -> bool:
 
 async def _livekit_up(services: ServicesDep) -> bool:
     try:
-        await asyncio.wait_for(services.livekit.list_rooms(), PROBE_TIMEOUT)
+        await asyncio.wait_for(services.livekit.list_rooms([PROBE_ROOM]), LIVEKIT_PROBE_TIMEOUT)
     except (BatonError, TimeoutError):
         return False
     return True

@@ -64,6 +64,14 @@ async def events(client: httpx.AsyncClient, conversation_id: str) -> list[dict[s
     return [item["event"] for item in response.json()["events"]]
 
 
+def metric_sample(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text format."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name}")
+
+
 class SseReader:
     """Parses a server-sent event stream from an open httpx streaming response."""
 

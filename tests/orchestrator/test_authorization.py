@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 
 from orchestrator.settings import Settings
 from orchestrator.tokens import widget_token
+from tests.conftest import ORCHESTRATOR_API_KEY
 from tests.orchestrator.support import AUTH, create_conversation, events
 
 # (method, path template, JSON body) of every route that needs an API key.
@@ -131,6 +134,21 @@ async def test_a_visitor_livekit_token_is_not_a_widget_token(
                                              params={"token": switched.json()["token"]})
 
     assert response.status_code == 401
+
+
+async def test_an_api_key_in_the_query_is_unauthorized_while_the_header_opens_the_stream(
+        orchestrator_server: Callable[..., Any], orchestrator_settings: Settings) -> None:
+    """Regression: the stream took an API key in `?token=`, where proxies and browsers log
+    URLs; the query is for widget tokens only."""
+    url = await orchestrator_server(orchestrator_settings)
+    async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
+        conversation_id = await create_conversation(client)
+        path = STREAM.format(id=conversation_id)
+
+        async with client.stream("GET", path, params={"token": ORCHESTRATOR_API_KEY}) as queried:
+            assert queried.status_code == 401
+        async with client.stream("GET", path, headers=AUTH) as headed:
+            assert headed.status_code == 200
 
 
 async def test_health_and_metrics_are_open_to_probes_and_scrapers(

@@ -8,7 +8,13 @@ from pydantic import SecretStr
 from deploy.processes import RedisServer, free_port
 from orchestrator.settings import Settings
 from tests.conftest import OrchestratorClientFactory
-from tests.orchestrator.support import AUTH, create_conversation, events, post_message
+from tests.orchestrator.support import (
+    AUTH,
+    create_conversation,
+    events,
+    metric_sample,
+    post_message,
+)
 
 
 async def test_redis_down_gives_503_for_every_write_and_loses_nothing(
@@ -36,7 +42,7 @@ async def test_redis_down_gives_503_for_every_write_and_loses_nothing(
         assert record["status"] == "chat"
 
 
-async def test_readiness_names_redis_when_it_is_down(
+async def test_readiness_fails_and_names_redis_when_it_is_down(
         orchestrator_client_factory: OrchestratorClientFactory,
         orchestrator_settings: Settings, own_redis_server: RedisServer) -> None:
     settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
@@ -44,23 +50,30 @@ async def test_readiness_names_redis_when_it_is_down(
         own_redis_server.stop()
 
         response = await client.get("/readyz")
+        scraped = (await client.get("/metrics")).text
 
     assert response.status_code == 503
     assert response.json() == {"ready": False, "redis": "down", "livekit": "ok",
                                "message": "Redis unavailable"}
+    assert metric_sample(scraped, 'baton_dependency_up{dependency="redis"}') == 0
 
 
-async def test_readiness_names_livekit_when_it_is_down(
+async def test_a_replica_stays_ready_when_livekit_is_down_and_reports_it(
         orchestrator_client_factory: OrchestratorClientFactory,
         orchestrator_settings: Settings) -> None:
+    """Regression: /readyz failed while LiveKit was down, so a LiveKit outage took chat and
+    live streams out of service on every replica."""
     settings = orchestrator_settings.model_copy(
         update={"livekit_url": f"ws://127.0.0.1:{free_port()}"})
     async with orchestrator_client_factory(settings) as client:
         response = await client.get("/readyz")
+        scraped = (await client.get("/metrics")).text
 
-    assert response.status_code == 503
-    assert response.json()["livekit"] == "down"
-    assert response.json()["message"] == "LiveKit unavailable"
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "redis": "ok", "livekit": "down",
+                               "message": "LiveKit unavailable"}
+    assert metric_sample(scraped, 'baton_dependency_up{dependency="livekit"}') == 0
+    assert metric_sample(scraped, 'baton_dependency_up{dependency="redis"}') == 1
 
 
 async def test_readiness_with_both_up(orchestrator_client: httpx.AsyncClient) -> None:
