@@ -148,6 +148,18 @@ class AgentEvent(_EventBase):
     state: AgentState
 
 
+class Suggestion(StrEnum):
+    SWITCH_TO_VOICE = "switch_to_voice"
+
+
+class SuggestionEvent(_EventBase):
+    """The chat agent offers the visitor something (a voice call); the widget shows it."""
+
+    kind: Literal["suggestion"] = "suggestion"
+    suggestion: Suggestion
+    reason: str = Field(default="", max_length=256)
+
+
 class CallEvent(_EventBase):
     kind: Literal["call"] = "call"
     outcome: CallOutcome
@@ -163,6 +175,7 @@ Event = Annotated[
     | VerificationEvent
     | HandoffEvent
     | AgentEvent
+    | SuggestionEvent
     | CallEvent,
     Field(discriminator="kind"),
 ]
@@ -170,7 +183,7 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 EVENT_KINDS = ("message", "tool_call", "tool_result", "channel_switch", "verification",
-               "handoff", "agent", "call")
+               "handoff", "agent", "suggestion", "call")
 
 
 def parse_event(data: dict[str, Any]) -> Event:
