@@ -106,6 +106,8 @@ class Call:
         # webhooks are lost.
         joined = calls.visitor_joined(self.channel, visitor.identity, visitor.sid)
         self.writeback.add(joined.event, transition=joined.transition)
+        # The widget stops saying "connecting you to an agent" when it reads this.
+        self.writeback.add(calls.agent_joined(self.ctx.room.local_participant.sid))
         self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
         if visitor.identity not in self.ctx.room.remote_participants:
             # Gone before the handler was in place: its event was already emitted.

@@ -86,20 +86,22 @@ def seed(store: ConversationStore) -> Callable[[str, Sequence[Event]], Any]:
     return create
 
 
-TextSession = Callable[[str], contextlib.AbstractAsyncContextManager[AgentSession[CallData]]]
+TextSession = Callable[..., contextlib.AbstractAsyncContextManager[AgentSession[CallData]]]
 
 
 @pytest.fixture
 def text_session(model_server: ModelServer, store: ConversationStore,
                  backend: CountingBackend) -> TextSession:
-    """`async with text_session(conversation_id) as session:` an AgentSession in text mode
-    whose LLM is the real OpenAI plugin talking to the scripted model server."""
+    """`async with text_session(conversation_id, caller=None) as session:` an AgentSession in
+    text mode whose LLM is the real OpenAI plugin talking to the scripted model server; its
+    tools act for `caller`, the conversation's verified identity."""
 
     @contextlib.asynccontextmanager
-    async def open_session(conversation_id: str) -> AsyncIterator[AgentSession[CallData]]:
+    async def open_session(conversation_id: str, caller: VerifiedIdentity | None = None,
+                           ) -> AsyncIterator[AgentSession[CallData]]:
         async with openai.LLM(base_url=model_server.url, api_key="test") as model, \
                 AgentSession[CallData](llm=model, userdata=CallData(
-                    conversation_id, store, backend)) as session:
+                    conversation_id, store, backend, caller=caller)) as session:
             yield session
 
     return open_session

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 import redis.asyncio as aioredis
 from livekit.agents import llm
 from prometheus_client import REGISTRY
@@ -145,3 +147,28 @@ async def test_events_left_when_the_grace_period_ends_are_counted_lost_not_hung_
     assert writeback.pending == []
     assert REGISTRY.get_sample_value("baton_worker_writeback_lost_total") == lost_before + 1
     await client.aclose()
+
+
+async def test_a_turn_longer_than_one_event_is_written_whole_and_never_logged(
+        seed: Seed, store: ConversationStore, text_session: TextSession,
+        model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Bug: a typed message over the event size limit raised a validation error inside the
+    framework's event handler, which logged part of the text (card numbers included); the turn
+    was neither written nor counted lost."""
+    await seed("c-long", [])
+    writeback = WriteBack(store, "c-long")
+    writeback.start()
+    model_server.script_chat(ChatReply("Hello."), ChatReply("Thanks, noted."))
+    typed = "my card is 4111 1111 1111 1111, " * 700
+
+    caplog.set_level(logging.DEBUG)
+    async with text_session("c-long") as session:
+        record_session(session, writeback, channel=Channel.VOICE)
+        await session.start(fresh_agent(), capture_run=True)
+        await session.run(user_input=typed)
+    await writeback.aclose(grace=30)
+
+    said = [s.event for s in await store.read("c-long")
+            if isinstance(s.event, MessageEvent) and s.event.role is Role.USER]
+    assert len(said) > 1 and "".join(e.text for e in said) == typed
+    assert "4111" not in caplog.text
