@@ -5,6 +5,8 @@ their way into LiveKit, and a stop lets calls finish."""
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ import yaml
 
 from orchestrator.settings import Settings
 from tests.deploy.files import (
+    COMPOSE,
     LIVEKIT_YAML,
     Address,
     compose_services,
@@ -181,3 +184,36 @@ def test_livekit_signs_webhooks_with_the_key_the_orchestrator_verifies() -> None
     assert services["livekit"]["environment"]["LIVEKIT_WEBHOOK_API_KEY"] == "${LIVEKIT_API_KEY}"
     assert services["orchestrator"]["environment"]["LIVEKIT_API_KEY"].startswith(
         "${LIVEKIT_API_KEY")
+
+
+SECRETS = {"LIVEKIT_API_KEY": "APIbaton01", "BATON_API_KEYS": "k" * 32,
+           "BATON_WIDGET_SECRET": "w" * 32, "OPENAI_API_KEY": "sk-test",
+           "LIVEKIT_PUBLIC_URL": "wss://livekit.example.com"}
+
+
+def compose_config(directory: Path, variables: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config`: Debian's Compose validates the file against its schema and
+    interpolates the variables, with no Docker engine."""
+    env_file = directory / ".env"
+    env_file.write_text("".join(f"{name}={value}\n" for name, value in variables.items()))
+    return subprocess.run(["docker-compose", "-f", str(COMPOSE), "--env-file", str(env_file),
+                           "config"], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("secret", ["12345678901234567890123456789012", "p@ss: w*rd!&{x}%"])
+def test_compose_accepts_the_file_and_hands_livekit_the_secret_as_written(
+        tmp_path: Path, secret: str) -> None:
+    result = compose_config(tmp_path, SECRETS | {"LIVEKIT_API_SECRET": secret})
+    assert result.returncode == 0, result.stderr
+    services = yaml.safe_load(result.stdout)["services"]
+
+    keys = yaml.safe_load(services["livekit"]["environment"]["LIVEKIT_KEYS"])
+
+    assert keys == {"APIbaton01": secret}
+    assert services["worker"]["environment"]["LIVEKIT_API_SECRET"] == secret
+
+
+def test_compose_refuses_to_start_without_a_secret_and_names_it(tmp_path: Path) -> None:
+    result = compose_config(tmp_path, SECRETS)
+
+    assert result.returncode != 0 and "set LIVEKIT_API_SECRET in deploy/.env" in result.stderr
