@@ -18,7 +18,9 @@ class ReadyAgentServer(AgentServer):
     The framework's `/` answers 200 before the worker has registered and while it drains, so a
     pod probed there is Ready when LiveKit cannot send it a job. Readiness here is what an
     operator means by it: registered (the framework's `worker_registered` event) and not
-    draining (SIGTERM received; live calls go on, no new job is taken).
+    draining (SIGTERM received; live calls go on, no new job is taken). A connection lost
+    later is not seen here: the framework reconnects and registers again with no public signal
+    in between, and a connection that fails for good fails `/` and ends the process.
     """
 
     def __init__(self, **options: Any) -> None:
