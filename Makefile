@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server chromium espeak-ng sox
+APT_PACKAGES := redis-server chromium espeak-ng sox docker-compose
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck bench system-deps web-build clean

@@ -27,6 +27,16 @@ HISTORY_RESTORE_SECONDS = Histogram(
     "baton_worker_history_restore_seconds",
     "Time to load the log and build the model's context at the start of a job.",
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0))
+# Set by the worker's main process each time the framework samples its load (twice a second).
+# A label, not a bare gauge: the value is created on first use, after the framework has cleared
+# the multiprocess directory, so it lands in a file the metrics port reads.
+ACTIVE_JOBS = Gauge(
+    "baton_worker_active_jobs",
+    "Calls this worker is running now.", ["agent_name"], multiprocess_mode="livemostrecent")
+LOAD = Gauge(
+    "baton_worker_load",
+    "Live calls / BATON_MAX_JOBS (1 = full): what the worker reports to LiveKit, and what the "
+    "HorizontalPodAutoscaler scales on.", ["agent_name"], multiprocess_mode="livemostrecent")
 JOB_SECONDS = Histogram(
     "baton_worker_job_duration_seconds",
     "Duration of voice jobs, from entrypoint to the end of the write-back flush.",
