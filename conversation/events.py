@@ -34,18 +34,39 @@ class Role(StrEnum):
 class HandoffState(StrEnum):
     REQUESTED = "requested"
     OFFERED = "offered"
+    """Offered to a human on the dashboard, or their phone is being dialled."""
     ACCEPTED = "accepted"
+    """The human is joining the visitor's room, in consult: they hear only the agent."""
+    CONNECTING = "connecting"
+    """The human asked to talk to the visitor."""
     CONNECTED = "connected"
+    """Visitor and human hear each other; the agent only transcribes."""
+    ENDED = "ended"
     DECLINED = "declined"
     FAILED = "failed"
 
 
+TERMINAL_HANDOFF_STATES = frozenset({HandoffState.ENDED, HandoffState.DECLINED,
+                                     HandoffState.FAILED})
+
+
+class HandoffTrigger(StrEnum):
+    TOOL = "tool"
+    """The voice agent decided (its `transfer_to_human` tool)."""
+    KEYWORD = "keyword"
+    """The visitor said one of the configured phrases."""
+    API = "api"
+    """The widget's "talk to a person", or the site."""
+
+
 class HandoffFailure(StrEnum):
-    NOBODY_AVAILABLE = "nobody_available"
-    TIMED_OUT = "timed_out"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
     DECLINED = "declined"
-    CALL_FAILED = "call_failed"
-    VISITOR_LEFT = "visitor_left"
+    TIMEOUT = "timeout"
+    NO_HUMAN_AVAILABLE = "no_human_available"
+    CALLER_LEFT = "caller_left"
+    FAILED = "failed"
 
 
 class AgentState(StrEnum):
@@ -138,9 +159,17 @@ class VerificationEvent(_EventBase):
 
 class HandoffEvent(_EventBase):
     kind: Literal["handoff"] = "handoff"
+    handoff_id: str = Field(min_length=1, max_length=96)
     state: HandoffState
-    reason: HandoffFailure | None = None
-    target: str | None = Field(default=None, max_length=128)
+    trigger: HandoffTrigger | None = None
+    reason: str | None = Field(default=None, max_length=500)
+    """Why a person was asked for, in words (requested)."""
+    failure: HandoffFailure | None = None
+    human: str | None = Field(default=None, max_length=128)
+    """The human's display name; for a phone human never the number."""
+    sip_status: int | None = Field(default=None, ge=100, le=699)
+    card: dict[str, Any] | None = None
+    """The handoff card (offered)."""
 
 
 class AgentEvent(_EventBase):

@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, cast
 
 import redis.asyncio as aioredis
@@ -27,31 +28,43 @@ if ARGV[2] ~= '' then
   local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[2], 'data', ARGV[1])
   redis.call('HSET', KEYS[3], ARGV[2], seq)
 end
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[#ARGV]) end
 return 1
 """
 
-# Status changes are compare-and-set: `ARGV[5]` is a JSON transition
-# {"from": [statuses], "require": {field: value}, "set": {field: value}, "gate": bool}, applied
-# only when the record's status is one of `from` and every `require`d field holds its value, so
+# State changes are compare-and-set: `ARGV[5]` is a JSON list of transitions
+# {"key": 1 (the record) or 5 (the handoff), "field": "status" or "state", "from": [states],
+#  "require": {field: value}, "set": {field: value}, "gate": bool}, applied together only when
+# each one's key holds one of its `from` states and every `require`d field holds its value, so
 # a writer acting on a stale read (a late "visitor left" of an earlier call) changes nothing.
-# A gated event is written only with its transition. A duplicate event id writes nothing at
-# all: every writer of one event id asks for the same transition, so the first one applied it.
+# A gated event is written only with its transitions. A duplicate event id writes nothing at
+# all: every writer of one event id asks for the same transitions, so the first one applied them.
 _TRANSITION_LIB = """
 local function holds(t)
-  local status = redis.call('HGET', KEYS[1], 'status')
+  local key = KEYS[t['key']]
+  local state = redis.call('HGET', key, t['field'])
   local allowed = false
-  for _, s in ipairs(t['from']) do if s == status then allowed = true end end
+  for _, s in ipairs(t['from']) do if s == state then allowed = true end end
   if not allowed then return false end
   for field, value in pairs(t['require']) do
-    if redis.call('HGET', KEYS[1], field) ~= value then return false end
+    if redis.call('HGET', key, field) ~= value then return false end
   end
   return true
 end
-local function apply(t)
-  local set = {}
-  for field, value in pairs(t['set']) do set[#set + 1] = field; set[#set + 1] = value end
-  if #set > 0 then redis.call('HSET', KEYS[1], unpack(set)) end
+local function all_hold(ts)
+  for _, t in ipairs(ts) do if not holds(t) then return false end end
+  return true
+end
+local function gated(ts)
+  for _, t in ipairs(ts) do if t['gate'] then return true end end
+  return false
+end
+local function apply(ts)
+  for _, t in ipairs(ts) do
+    local set = {}
+    for field, value in pairs(t['set']) do set[#set + 1] = field; set[#set + 1] = value end
+    if #set > 0 then redis.call('HSET', KEYS[t['key']], unpack(set)) end
+  end
 end
 """
 
@@ -59,11 +72,10 @@ _APPEND = _TRANSITION_LIB + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
 local existing = redis.call('HGET', KEYS[3], ARGV[1])
 if existing then return {existing, 1, 0} end
-local t = nil
+local ts = cjson.decode(ARGV[5])
 local applies = 0
-if ARGV[5] ~= '' then
-  t = cjson.decode(ARGV[5])
-  if holds(t) then applies = 1 elseif t['gate'] then return {'', 0, 0} end
+if #ts > 0 then
+  if all_hold(ts) then applies = 1 elseif gated(ts) then return {'', 0, 0} end
 end
 local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[1], 'data', ARGV[2])
 redis.call('HSET', KEYS[3], ARGV[1], seq)
@@ -76,49 +88,66 @@ if excess > 0 then
   end
   redis.call('HINCRBY', KEYS[1], 'trimmed_events', excess)
 end
-if applies == 1 then apply(t) end
+if applies == 1 then apply(ts) end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[6])
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return {seq, 0, applies}
 """
 
 _TRANSITION = _TRANSITION_LIB + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
-local t = cjson.decode(ARGV[2])
-if not holds(t) then return 0 end
-apply(t)
+local ts = cjson.decode(ARGV[2])
+if not all_hold(ts) then return 0 end
+apply(ts)
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[1]) end
 return 1
 """
 
 _CACHE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-for i = 1, 4 do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[3]) end
 return 1
 """
 
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A status change that applies only from the statuses named and while `require` holds.
+    """A state change that applies only from the states named and while `require` holds.
 
-    `set` lists other record fields (room, visitor, calls) that change with it. A `gate`d
-    transition writes its event only when it applies: the event says the change happened.
+    It changes the conversation's `status`, or with `on_handoff` its current handoff's
+    `state`. `set` lists other fields (room, visitor, calls, times) that change with it. A
+    `gate`d transition writes its event only when it applies: the event says the change
+    happened.
     """
 
-    to: Status
-    from_: frozenset[Status]
+    to: StrEnum
+    from_: frozenset[StrEnum]
     require: Mapping[str, str] = field(default_factory=dict)
     set: Mapping[str, str] = field(default_factory=dict)
     gate: bool = False
+    on_handoff: bool = False
 
-    def script_arg(self) -> str:
-        return json.dumps({"from": sorted(s.value for s in self.from_),
-                           "require": dict(self.require),
-                           "set": {"status": self.to.value, **self.set},
-                           "gate": self.gate})
+    def script_value(self) -> dict[str, Any]:
+        name = "state" if self.on_handoff else "status"
+        return {"key": 5 if self.on_handoff else 1, "field": name,
+                "from": sorted(s.value for s in self.from_), "require": dict(self.require),
+                "set": {name: self.to.value, **self.set}, "gate": self.gate}
+
+
+Transitions = Transition | Sequence[Transition] | None
+
+
+def _script_arg(transitions: Transitions) -> str:
+    if transitions is None:
+        listed: Sequence[Transition] = ()
+    elif isinstance(transitions, Transition):
+        listed = (transitions,)
+    else:
+        listed = transitions
+    # A JSON array even when empty: cjson decodes `{}` and `[]` alike, both with length 0.
+    return json.dumps([t.script_value() for t in listed])
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,16 +171,17 @@ class _Keys:
     log: str
     ids: str
     tools: str
+    handoff: str
 
     @classmethod
     def of(cls, conversation_id: str) -> _Keys:
         # The hash tag keeps one conversation's keys in one Redis Cluster slot, which the
         # multi-key scripts need.
         base = f"conv:{{{validate_conversation_id(conversation_id)}}}"
-        return cls(base, f"{base}:log", f"{base}:ids", f"{base}:tools")
+        return cls(base, f"{base}:log", f"{base}:ids", f"{base}:tools", f"{base}:handoff")
 
     def all(self) -> list[str]:
-        return [self.record, self.log, self.ids, self.tools]
+        return [self.record, self.log, self.ids, self.tools, self.handoff]
 
 
 def _text(value: bytes | str) -> str:
@@ -217,22 +247,22 @@ class ConversationStore:
         return _record(conversation_id, {_text(k): _text(v) for k, v in raw.items()})
 
     async def append(self, conversation_id: str, event: Event, *,
-                     transition: Transition | None = None) -> Appended:
+                     transition: Transitions = None) -> Appended:
         """Append once per event_id; a retry with the same id returns the original position.
 
-        A `transition` is applied in the same atomic step when the record allows it, so a
-        channel switch and its event are never half-written.
+        A `transition` (or several, all or none) is applied in the same atomic step when the
+        record allows it, so a channel switch and its event are never half-written.
         """
         keys = _Keys.of(conversation_id)
         args = [event.event_id, event.model_dump_json(), str(self.max_events), self._ttl_ms,
-                transition.script_arg() if transition else "", _iso(datetime.now(UTC))]
+                _script_arg(transition), _iso(datetime.now(UTC))]
         seq, duplicate, applied = await self._run(self._append, keys, args, conversation_id)
         return Appended(_text(seq), bool(duplicate), bool(applied))
 
-    async def transition(self, conversation_id: str, transition: Transition) -> bool:
-        """Apply a status change without an event; False when the record did not allow it."""
+    async def transition(self, conversation_id: str, transition: Transitions) -> bool:
+        """Apply state changes without an event; False when the record did not allow them."""
         keys = _Keys.of(conversation_id)
-        args = [self._ttl_ms, transition.script_arg(), _iso(datetime.now(UTC))]
+        args = [self._ttl_ms, _script_arg(transition), _iso(datetime.now(UTC))]
         return bool(await self._run(self._transition, keys, args, conversation_id))
 
     async def _run(self, script: AsyncScript, keys: _Keys, args: list[str],
