@@ -50,3 +50,7 @@ class Conversation:
     while a call is up. Switch event ids derive from it, so a double click writes one."""
     visitor: str | None = None
     """The participant identity of the visitor in the current call, as the room saw them join."""
+    handoffs: int = 0
+    """How many handoffs to a human the conversation has had."""
+    handoff: str | None = None
+    """The id of the handoff in progress, if any (`conversation/handoffs.py`)."""

@@ -42,10 +42,12 @@ return 1
 _TRANSITION_LIB = """
 local function holds(t)
   local key = KEYS[t['key']]
-  local state = redis.call('HGET', key, t['field'])
-  local allowed = false
-  for _, s in ipairs(t['from']) do if s == state then allowed = true end end
-  if not allowed then return false end
+  if t['from'] ~= false then
+    local state = redis.call('HGET', key, t['field'])
+    local allowed = false
+    for _, s in ipairs(t['from']) do if s == state then allowed = true end end
+    if not allowed then return false end
+  end
   for field, value in pairs(t['require']) do
     if redis.call('HGET', key, field) ~= value then return false end
   end
@@ -122,8 +124,10 @@ class Transition:
     happened.
     """
 
-    to: StrEnum
-    from_: frozenset[StrEnum]
+    to: StrEnum | None
+    """None leaves the state as it is (the transition only checks and sets fields)."""
+    from_: frozenset[StrEnum] | None
+    """None allows any state, none included (a handoff not started yet)."""
     require: Mapping[str, str] = field(default_factory=dict)
     set: Mapping[str, str] = field(default_factory=dict)
     gate: bool = False
@@ -131,9 +135,10 @@ class Transition:
 
     def script_value(self) -> dict[str, Any]:
         name = "state" if self.on_handoff else "status"
+        changes = dict(self.set) if self.to is None else {name: self.to.value, **self.set}
         return {"key": 5 if self.on_handoff else 1, "field": name,
-                "from": sorted(s.value for s in self.from_), "require": dict(self.require),
-                "set": {name: self.to.value, **self.set}, "gate": self.gate}
+                "from": False if self.from_ is None else sorted(s.value for s in self.from_),
+                "require": dict(self.require), "set": changes, "gate": self.gate}
 
 
 Transitions = Transition | Sequence[Transition] | None
@@ -218,7 +223,7 @@ class ConversationStore:
         fields: dict[str, str] = {
             "status": Status.CHAT.value, "created_at": moment, "updated_at": moment,
             "schema_version": str(SCHEMA_VERSION), "trimmed_events": "0", "room": "",
-            "calls": "0", "visitor": "",
+            "calls": "0", "visitor": "", "handoffs": "0", "handoff": "",
         }
         verification = ""
         event_id = ""
@@ -275,6 +280,14 @@ class ConversationStore:
                 if "NOCONV" in str(exc):
                     raise ConversationNotFound(conversation_id) from None
                 raise
+
+    async def handoff_fields(self, conversation_id: str) -> dict[str, str]:
+        """The raw fields of the conversation's handoff record (`conversation.handoffs` reads
+        them); empty when it never had one."""
+        keys = _Keys.of(conversation_id)
+        with redis_errors():
+            raw = await self.redis.hgetall(keys.handoff)
+        return {_text(k): _text(v) for k, v in raw.items()}
 
     async def read(self, conversation_id: str, *, after: str | None = None,
                    count: int | None = None) -> list[StoredEvent]:
@@ -393,4 +406,6 @@ def _record(conversation_id: str, fields: Mapping[str, str]) -> Conversation:
         trimmed_events=int(fields.get("trimmed_events", "0")),
         calls=int(fields.get("calls", "0")),
         visitor=fields.get("visitor") or None,
+        handoffs=int(fields.get("handoffs", "0")),
+        handoff=fields.get("handoff") or None,
     )
