@@ -118,7 +118,8 @@ class Desk:
 
     async def queue(self, username: str) -> list[str]:
         with redis_errors():
-            return [_text(h) for h in await self.redis.zrange(_queue(username), 0, -1)]
+            members = cast(list[bytes], await self.redis.zrange(_queue(username), 0, -1))
+        return [_text(h) for h in members]
 
     async def waiting_add(self, handoff_id: str) -> None:
         with redis_errors():
