@@ -82,7 +82,8 @@ class Desk:
         """Online humans not taken by a handoff, the one whose last call ended first first."""
         horizon = _now_ms() - int(self.presence.total_seconds() * 1000)
         with redis_errors():
-            online = [_text(u) for u in await self.redis.zrangebyscore(ONLINE, horizon, "+inf")]
+            members = cast(list[bytes], await self.redis.zrangebyscore(ONLINE, horizon, "+inf"))
+            online = [_text(u) for u in members]
             if not online:
                 return []
             taken = await self.redis.mget([_taken(u) for u in online])
