@@ -9,6 +9,7 @@ ROLE = "baton.role"
 SUBJECT = "baton.subject"
 VERIFICATION_METHOD = "baton.verification_method"
 VERIFIED_AT = "baton.verified_at"
+HANDOFF_ID = "baton.handoff_id"
 
 ROLE_VISITOR = "visitor"
 ROLE_HUMAN = "human"

@@ -13,6 +13,8 @@ class BatonError(Exception):
     """Base of every error Baton raises on purpose."""
 
     retryable: bool = False
+    retry_after: int = 1
+    """Seconds a retry should wait, when retrying can help."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

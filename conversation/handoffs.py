@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from conversation.card import HandoffCard, card_json
+from conversation.desk import Desk
 from conversation.errors import BatonError, InvalidInput
 from conversation.events import (
     TERMINAL_HANDOFF_STATES,
@@ -216,3 +217,23 @@ def _parse(conversation_id: str, fields: Mapping[str, str]) -> Handoff:
         failure=HandoffFailure(fields["failure"]) if fields.get("failure") else None,
         card=card,
         times={t: datetime.fromisoformat(fields[t]) for t in _TIMES if fields.get(t)})
+
+
+async def start(handoffs: HandoffStore, desk: Desk, conversation_id: str,
+                trigger: HandoffTrigger, reason: str) -> Handoff:
+    """Request a handoff of the call in progress, and put it on the desk as waiting.
+
+    HandoffInProgress when one runs already (also when another request won the race),
+    NotInCall when there is no call to hand over.
+    """
+    record = await handoffs.store.get(conversation_id)
+    if record.handoff:
+        raise HandoffInProgress(conversation_id)
+    if record.status not in IN_CALL:
+        raise NotInCall(conversation_id)
+    step = request(record, trigger, reason)
+    if not await handoffs.take(conversation_id, step):
+        raise HandoffInProgress(conversation_id)
+    await desk.waiting_add(step.event.handoff_id)
+    await desk.publish(step.event.handoff_id, "", HandoffState.REQUESTED)
+    return await handoffs.get(step.event.handoff_id)

@@ -13,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from conversation import ConversationStore
 from orchestrator.errors import Forbidden, Unauthorized
+from orchestrator.humans import HumanAccount
 from orchestrator.services import Services
 from orchestrator.settings import Settings
 from orchestrator.tokens import widget_grant
@@ -100,5 +101,38 @@ async def require_conversation_reader(
     return Reader(_holder("widget", presented), settings.sse_streams_per_token, grant.expires_at)
 
 
+async def require_visitor_or_api_key(request: Request, settings: SettingsDep,
+                                     credentials: Credentials) -> None:
+    """An API key, or the widget token of the conversation in the path, in the header: what
+    the visitor's widget may do for its own conversation."""
+    if credentials is None:
+        raise Unauthorized()
+    if is_api_key(settings, credentials.credentials):
+        return
+    grant = widget_grant(settings, credentials.credentials)
+    if not hmac.compare_digest(grant.conversation_id.encode(),
+                               str(request.path_params.get("conversation_id", "")).encode()):
+        raise Forbidden("the widget token is for another conversation")
+
+
+HUMAN_COOKIE = "baton_human"
+
+
+async def require_human(request: Request, services: ServicesDep,
+                        credentials: Credentials) -> HumanAccount:
+    """A signed-in human agent: the dashboard's session cookie, or its token as a Bearer.
+    Neither an API key nor a widget token is a human."""
+    token = request.cookies.get(HUMAN_COOKIE) or (
+        credentials.credentials if credentials is not None else None)
+    if not token:
+        raise Unauthorized("sign in as a human agent")
+    account = await services.humans.session(token)
+    if account is None:
+        raise Unauthorized("the session is invalid or has expired; sign in again")
+    return account
+
+
 ApiKey = Depends(require_api_key)
+VisitorOrApiKey = Depends(require_visitor_or_api_key)
 ReaderDep = Annotated[Reader, Depends(require_conversation_reader)]
+HumanDep = Annotated[HumanAccount, Depends(require_human)]

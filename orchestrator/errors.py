@@ -18,6 +18,7 @@ from conversation import (
     InvalidInput,
     StoreUnavailable,
 )
+from conversation.handoffs import HandoffInProgress, HandoffNotFound, NotInCall
 
 log = logging.getLogger("orchestrator.errors")
 
@@ -63,9 +64,26 @@ class DispatchBusy(BatonError):
         super().__init__(f"dispatch for {room} is busy; retry")
 
 
+class HandoffMoved(BatonError):
+    """The handoff is no longer where this step applies (accepted elsewhere, timed out)."""
+
+    def __init__(self, handoff_id: str, state: str) -> None:
+        super().__init__(f"handoff {handoff_id!r} is {state}; this step no longer applies")
+
+
 class ConversationClosed(BatonError):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(f"conversation {conversation_id!r} is closed")
+
+
+class TooManySignIns(BatonError):
+    """Too many sign-in attempts for one username in the window; wait before the next."""
+
+    retryable = True
+    retry_after = 60
+
+    def __init__(self) -> None:
+        super().__init__("too many sign-in attempts; wait a minute and try again")
 
 
 class TooManyStreams(BatonError):
@@ -79,6 +97,10 @@ class TooManyStreams(BatonError):
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
     (ConversationNotFound, 404, None),
+    (HandoffNotFound, 404, None),
+    (HandoffInProgress, 409, None),
+    (NotInCall, 409, None),
+    (HandoffMoved, 409, None),
     (ConversationExists, 409, None),
     (ConversationClosed, 409, None),
     (StoreUnavailable, 503, "Redis unavailable"),
@@ -89,6 +111,7 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (Forbidden, 403, None),
     (BodyTooLarge, 413, None),
     (TooManyStreams, 429, None),
+    (TooManySignIns, 429, None),
 )
 
 
@@ -113,7 +136,7 @@ def error_response(error: BatonError) -> JSONResponse:
                      field=error.field if isinstance(error, InvalidInput) else None)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if error.retryable:
-        headers = {"Retry-After": "1"}
+        headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
@@ -130,7 +153,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the conversation's state",
     413: "Request body too large",
     422: "Invalid input; `field` names it",
-    429: "Too many live streams for these credentials or this replica; retry after Retry-After",
+    429: "Too many requests (live streams, sign-ins, calls); retry after Retry-After",
     502: "LiveKit refused the request",
     503: "Redis or LiveKit unavailable; retry",
 }

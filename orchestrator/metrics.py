@@ -26,6 +26,13 @@ class Metrics:
         self.agent_unavailable = Counter(
             "baton_agent_unavailable", "Calls ended because no agent joined within the wait",
             registry=self.registry)
+        self.handoffs_requested = Counter(
+            "baton_handoffs_requested", "Handoffs to a human asked for through the API, by "
+            "trigger (the voice worker counts the ones its agent starts)", ["trigger"],
+            registry=self.registry)
+        self.handoff_wait_seconds = Histogram(
+            "baton_handoff_wait_seconds", "Time from a handoff's request to a human accepting it",
+            buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300), registry=self.registry)
         self.calls_waiting = Gauge(
             "baton_calls_waiting_for_agent",
             "Calls whose visitor is in the room with no agent, at the last check",

@@ -7,8 +7,19 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from conversation import Conversation, Event, Role, Status, StoredEvent
+from conversation import (
+    Conversation,
+    Event,
+    HandoffFailure,
+    HandoffState,
+    HandoffTrigger,
+    Role,
+    Status,
+    StoredEvent,
+)
+from conversation.card import HandoffCard
 from conversation.events import MAX_TEXT_CHARS
+from conversation.handoffs import Handoff
 from conversation.ids import CONVERSATION_ID_PATTERN, EVENT_ID_PATTERN, STREAM_ID_PATTERN
 
 
@@ -122,3 +133,57 @@ class Readiness(BaseModel):
     redis: str = Field(description="ok or down")
     livekit: str = Field(description="ok or down")
     message: str = Field(description="What is down, if anything")
+
+
+class SignIn(_Request):
+    username: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class HumanOut(BaseModel):
+    username: str
+    name: str
+
+
+class SignedIn(HumanOut):
+    expires_at: datetime
+    token: str = Field(description="The session, also set as the `baton_human` cookie; send "
+                                   "it as a Bearer token where a cookie cannot go")
+
+
+class RequestHandoff(_Request):
+    reason: str = Field(default="", max_length=500,
+                        description="Why the visitor wants a person, in their words")
+
+
+class HandoffOut(BaseModel):
+    id: str
+    conversation_id: str
+    state: HandoffState
+    trigger: HandoffTrigger
+    reason: str
+    human_name: str
+    failure: HandoffFailure | None
+    card: HandoffCard | None
+    times: dict[str, datetime]
+
+    @classmethod
+    def of(cls, handoff: Handoff) -> HandoffOut:
+        return cls(id=handoff.id, conversation_id=handoff.conversation_id,
+                   state=handoff.state, trigger=handoff.trigger, reason=handoff.reason,
+                   human_name=handoff.human_name, failure=handoff.failure, card=handoff.card,
+                   times=dict(handoff.times))
+
+
+class Queue(BaseModel):
+    handoffs: list[HandoffOut]
+
+
+class HumanSession(BaseModel):
+    """Where the human joins the visitor's room, in consult until they connect."""
+
+    url: str
+    token: str
+    room: str
+    identity: str
+    handoff: HandoffOut

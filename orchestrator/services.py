@@ -5,18 +5,23 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import redis.asyncio as aioredis
 from livekit import api
 
 from conversation import ConversationStore
+from conversation.desk import Desk
+from conversation.handoffs import HandoffStore
 from orchestrator.dispatch import Dispatcher
+from orchestrator.humans import Humans
 from orchestrator.livekit import LiveKit
 from orchestrator.metrics import Metrics
 from orchestrator.settings import Settings
 from orchestrator.streamslots import StreamSlots
 from orchestrator.waiting import WaitingCalls
 
+LOGIN_WINDOW = timedelta(minutes=15)
 REQUEST_CONNECTIONS = 100
 REQUEST_CONNECTION_WAIT = 2.0
 STREAM_CHECK_CONNECTIONS = 16
@@ -37,6 +42,9 @@ class Services:
     # stream), so no number of streams can starve requests, webhooks or /readyz of theirs.
     streams: ConversationStore
     stream_slots: StreamSlots
+    handoffs: HandoffStore
+    desk: Desk
+    humans: Humans
 
 
 @asynccontextmanager
@@ -66,6 +74,11 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             metrics=metrics,
             streams=settings.store(blocking),
             stream_slots=StreamSlots(settings.sse_streams_per_replica, metrics.streams),
+            handoffs=HandoffStore(settings.store(redis)),
+            desk=Desk(redis, presence=settings.sse_heartbeat * 2),
+            humans=Humans(settings.humans, redis, session_ttl=settings.human_session_ttl,
+                          attempts=settings.human_login_attempts,
+                          attempt_window=LOGIN_WINDOW),
         )
     finally:
         await livekit.aclose()

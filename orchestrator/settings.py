@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from enum import StrEnum
 from typing import Annotated
@@ -11,6 +12,7 @@ from pydantic_settings import NoDecode, SettingsConfigDict
 
 from conversation.settings import StoreSettings, seconds
 from conversation.settings import env as _env
+from orchestrator.humans import HumanAccount, parse_accounts
 
 # Values that appear in docs, examples and the devserver; a production deployment using any of
 # them would accept forged tokens.
@@ -70,6 +72,14 @@ class Settings(StoreSettings):
                     "the background checks (reconciliation and waiting calls)")
     sse_heartbeat: timedelta = Field(timedelta(seconds=15),
                                      validation_alias=_env("BATON_SSE_HEARTBEAT"))
+    humans: Annotated[tuple[HumanAccount, ...], NoDecode] = Field(
+        (), validation_alias=_env("BATON_HUMANS"),
+        description="Human agents, a JSON list of {username, name, password_hash}; hash "
+                    "passwords with `python -m orchestrator.humans`")
+    human_session_ttl: timedelta = Field(timedelta(hours=8),
+                                         validation_alias=_env("BATON_HUMAN_SESSION_TTL"))
+    human_login_attempts: int = Field(10, ge=1, validation_alias=_env("BATON_HUMAN_LOGIN_ATTEMPTS"),
+                                      description="Sign-in tries per username per 15 minutes")
     agent_wait: timedelta = Field(
         timedelta(seconds=60), validation_alias=_env("BATON_AGENT_WAIT"),
         description="How long a visitor in a call waits for an agent before they are told none "
@@ -94,8 +104,13 @@ class Settings(StoreSettings):
         250, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_API_KEY"),
         description="Live streams one API key holds open on a replica")
 
+    @field_validator("humans", mode="before")
+    @classmethod
+    def _accounts(cls, value: object) -> object:
+        return parse_accounts(value) if isinstance(value, str) else value
+
     @field_validator("visitor_token_ttl", "widget_token_ttl", "sse_heartbeat", "agent_wait",
-                     "dispatch_grace", mode="before")
+                     "dispatch_grace", "human_session_ttl", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
         return seconds(value)
@@ -171,6 +186,8 @@ def _env_value(value: object) -> str:
         return value.get_secret_value()
     if isinstance(value, timedelta):
         return str(value.total_seconds())
+    if isinstance(value, tuple) and value and isinstance(value[0], HumanAccount):
+        return json.dumps([account.model_dump() for account in value])
     if isinstance(value, tuple):
         return ",".join(_env_value(part) for part in value)
     if isinstance(value, StrEnum):

@@ -54,6 +54,27 @@ def visitor_token(settings: Settings, conversation: Conversation, room: str) -> 
     return VisitorToken(identity, token)
 
 
+HUMAN_SOURCES = ["microphone"]
+
+
+def human_token(settings: Settings, *, room: str, username: str, name: str,
+                handoff_id: str) -> VisitorToken:
+    """A human agent's join token for the room of the handoff they accepted. The worker knows
+    them by these attributes and keeps them in consult until they connect."""
+    identity = f"human-{username}-{secrets.token_hex(4)}"
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=True, can_publish_sources=HUMAN_SOURCES,
+        can_subscribe=True, can_publish_data=True, can_update_own_metadata=False)
+    token = (api.AccessToken(settings.livekit_api_key,
+                             settings.livekit_api_secret.get_secret_value())
+             .with_identity(identity).with_name(name).with_kind("standard").with_grants(grants)
+             .with_attributes({attributes.ROLE: attributes.ROLE_HUMAN,
+                               attributes.CONVERSATION_ID: room,
+                               attributes.HANDOFF_ID: handoff_id})
+             .with_ttl(settings.visitor_token_ttl).to_jwt())
+    return VisitorToken(identity, token)
+
+
 @dataclass(frozen=True, slots=True)
 class WidgetToken:
     token: str
