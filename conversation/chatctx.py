@@ -62,11 +62,12 @@ def history_to_chat_context(history: History) -> llm.ChatContext:
             created_at=first_kept.at.timestamp() - 0.001 if first_kept else 0.0,
             extra={_BATON: {"summary": True}},
         ))
-    items.extend(_item(stored.event) for stored in history.kept)
+    items.extend(chat_item(stored.event) for stored in history.kept)
     return llm.ChatContext(items)
 
 
-def _item(event: Event) -> llm.ChatItem:
+def chat_item(event: Event) -> llm.ChatItem:
+    """The model-visible item for one log event (a message, a tool call or its result)."""
     created_at = event.at.timestamp()
     if isinstance(event, MessageEvent):
         text = event.text

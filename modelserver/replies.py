@@ -9,6 +9,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelserver.extraction import card_extraction
+
 DEFAULT_TRANSCRIPT = "I would like to change my plan to the yearly one"
 """What the scripted transcription hears, whatever the audio, unless a test queues another."""
 
@@ -64,6 +66,8 @@ def default_reply(request: dict[str, Any]) -> ChatReply:
     chat's topic (its longest visitor turn), anything else greets. A trailing user turn gets an
     answer that echoes it.
     """
+    if request.get("response_format"):
+        return ChatReply(card_extraction(request))
     messages: list[dict[str, Any]] = request.get("messages", [])
     conversation = [m for m in messages if m.get("role") in ("user", "assistant")]
     last_user = next((message_text(m) for m in reversed(conversation)

@@ -60,10 +60,12 @@ HUMAN_SOURCES = ["microphone"]
 def human_token(settings: Settings, *, room: str, username: str, name: str,
                 handoff_id: str) -> VisitorToken:
     """A human agent's join token for the room of the handoff they accepted. The worker knows
-    them by these attributes and keeps them in consult until they connect."""
+    them by these attributes. They join in consult, listening to the agent's briefing and
+    unable to publish: the server, not the dashboard, keeps the visitor from hearing them
+    until the agent grants them the microphone on connect."""
     identity = f"human-{username}-{secrets.token_hex(4)}"
     grants = api.VideoGrants(
-        room_join=True, room=room, can_publish=True, can_publish_sources=HUMAN_SOURCES,
+        room_join=True, room=room, can_publish=False, can_publish_sources=HUMAN_SOURCES,
         can_subscribe=True, can_publish_data=True, can_update_own_metadata=False)
     token = (api.AccessToken(settings.livekit_api_key,
                              settings.livekit_api_secret.get_secret_value())

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from livekit.agents import Agent, llm
+from livekit.agents import Agent, StopResponse, llm
 
-from conversation import Channel, ChannelSwitchEvent, MessageEvent, Role, StoredEvent
-from worker.tools import SHARED_TOOLS
+from conversation import (
+    Channel,
+    ChannelSwitchEvent,
+    HandoffTrigger,
+    MessageEvent,
+    Role,
+    StoredEvent,
+)
+from worker.tools import VOICE_TOOLS
 
 INSTRUCTIONS = """\
 You are the AI assistant of an online shop, talking with a visitor in a voice call.
@@ -19,7 +26,10 @@ something they already said or typed.
 Speak naturally in short sentences. No lists, markdown, emojis or symbols: everything you say is
 read aloud. Use the tools to look up orders, quote prices and book callbacks instead of guessing,
 and reuse results already in the conversation. Read back at most the last two digits of a phone
-number."""
+number. If the chat side verified the visitor, they stay verified: never ask again.
+Hand the call to a person from the team (transfer_to_human) when the visitor asks for one, or
+when they need something you may not do: refunds or credits, complaints about staff, legal
+questions, or changes to account security."""
 
 
 class OpeningKind(StrEnum):
@@ -84,12 +94,38 @@ def opening_for(kind: OpeningKind) -> Opening:
     return Opening(kind, _OPENING_INSTRUCTIONS[kind])
 
 
-class BatonAgent(Agent):
-    """Continues the conversation restored from the log, with the tools the chat agent has."""
+Scribe = Callable[[llm.ChatMessage], Awaitable[None]]
 
-    def __init__(self, *, chat_ctx: llm.ChatContext, opening: Opening) -> None:
-        super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(SHARED_TOOLS))
+
+class BatonAgent(Agent):
+    """Continues the conversation restored from the log, with the tools the chat agent has and
+    the transfer to a person.
+
+    While a person is being brought in (`scribe` set) it answers nobody: each visitor turn is
+    handed to the scribe, which writes it down. A visitor saying one of `handoff_phrases` is
+    handed to a person at once, without a model round trip.
+    """
+
+    def __init__(self, *, chat_ctx: llm.ChatContext, opening: Opening,
+                 handoff_phrases: Sequence[str] = ()) -> None:
+        super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(VOICE_TOOLS))
         self.opening = opening
+        self.handoff_phrases = tuple(p.lower() for p in handoff_phrases)
+        self.scribe: Scribe | None = None
 
     async def on_enter(self) -> None:
         self.session.generate_reply(instructions=self.opening.instructions)
+
+    async def on_user_turn_completed(self, turn_ctx: llm.ChatContext,
+                                     new_message: llm.ChatMessage) -> None:
+        if self.scribe is not None:
+            await self.scribe(new_message)
+            raise StopResponse()
+        said = (new_message.text_content or "").lower()
+        handoff = self.session.userdata.handoff if self.session.userdata else None
+        if handoff is not None and any(phrase in said for phrase in self.handoff_phrases) \
+                and handoff.request(HandoffTrigger.KEYWORD, "the visitor asked for a person"):
+            # The transfer answers the visitor; the turn is written by the scribe it installed.
+            if self.scribe is not None:
+                await self.scribe(new_message)
+            raise StopResponse()

@@ -32,9 +32,10 @@ from conversation.restore import load_chat_context
 from worker import metrics
 from worker.agent import BatonAgent, plan_opening
 from worker.backends import load_backend
-from worker.models import session_models
+from worker.models import HandoffModels, handoff_models, session_models
 from worker.settings import WorkerSettings, current_settings
 from worker.tools import CallData
+from worker.transfer import Transfer
 from worker.writeback import WriteBack, record_session
 
 logger = logging.getLogger("baton.worker")
@@ -46,7 +47,10 @@ RECENT_EVENTS = 64
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
     here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
-    proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
+    settings = current_settings()
+    voice_activity = silero.VAD.load()
+    proc.userdata["models"] = session_models(settings, voice_activity)
+    proc.userdata["handoff"] = handoff_models(settings, voice_activity)
 
 
 async def restore(store: ConversationStore, conversation_id: str,
@@ -86,12 +90,14 @@ class Call:
     """The state of one call that outlives the entrypoint: the visitor and the write-back."""
 
     def __init__(self, ctx: JobContext, store: ConversationStore, redis: aioredis.Redis,
-                 conversation_id: str, settings: WorkerSettings) -> None:
+                 conversation_id: str, settings: WorkerSettings,
+                 handoff_models: HandoffModels) -> None:
         self.ctx = ctx
         self.redis = redis
         self.conversation_id = conversation_id
         self.settings = settings
         self.writeback = WriteBack(store, conversation_id)
+        self.transfer = Transfer(ctx, store, self.writeback, settings, models=handoff_models)
         self.channel = Channel.VOICE
         self.visitor: rtc.RemoteParticipant | None = None
         self.visitor_left_sid: str | None = None
@@ -133,6 +139,7 @@ class Call:
     async def finish(self, reason: str) -> None:
         """The job's last step: record the visitor leaving, then flush everything to the log."""
         try:
+            await self.transfer.close(visitor_left=self.visitor_left_sid is not None)
             if self.visitor is not None and self.visitor_left_sid is not None:
                 left = calls.visitor_left(self.channel, self.visitor.identity,
                                           self.visitor_left_sid)
@@ -177,7 +184,8 @@ async def entrypoint(ctx: JobContext) -> None:
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})
 
-    call = Call(ctx, store, redis, conversation_id, settings)
+    agent.handoff_phrases = tuple(p.lower() for p in settings.handoff_phrases)
+    call = Call(ctx, store, redis, conversation_id, settings, ctx.proc.userdata["handoff"])
     ctx.add_shutdown_callback(call.finish)
     call.writeback.start()
     try:
@@ -192,7 +200,7 @@ async def entrypoint(ctx: JobContext) -> None:
 
     session = AgentSession[CallData](
         userdata=CallData(conversation_id, store, load_backend(settings.tool_backend),
-                          caller=record.identity),
+                          caller=record.identity, handoff=call.transfer),
         user_away_timeout=None,
         **ctx.proc.userdata["models"],
     )
@@ -210,4 +218,4 @@ async def entrypoint(ctx: JobContext) -> None:
         ),
         record=False,
     )
-
+    await call.transfer.attach(session, agent, visitor, call.channel, record.identity)

@@ -41,3 +41,15 @@ JOB_SECONDS = Histogram(
     "baton_worker_job_duration_seconds",
     "Duration of voice jobs, from entrypoint to the end of the write-back flush.",
     buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1200, 3600))
+HANDOFFS_STARTED = Counter(
+    "baton_handoffs_started_total",
+    "Handoffs to a human the agent ran, by trigger (tool, keyword, api).", ["trigger"])
+HANDOFFS = Counter(
+    "baton_handoffs_total",
+    "Handoffs to a human by trigger and outcome: connected, or the typed failure (no_answer, "
+    "busy, declined, timeout, no_human_available, caller_left, failed).", ["trigger", "outcome"])
+HANDOFF_CONNECT_SECONDS = Histogram(
+    "baton_handoff_connect_seconds",
+    "Time from a handoff's start in the call to the visitor and the human hearing each other, "
+    "the human's own time to accept and connect included.",
+    buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300))

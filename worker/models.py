@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 from typing import Any
 
 from livekit.agents import TurnHandlingOptions, vad
@@ -48,3 +49,22 @@ def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[st
         "turn_handling": TurnHandlingOptions(turn_detection="vad",
                                              interruption={"mode": "vad"}),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffModels:
+    """What a warm transfer needs beyond the session: a model to read the handoff card (also
+    in realtime mode, whose session has no text model) and a recognizer for the human."""
+
+    card_llm: openai.LLM
+    recognizer: openai.STT
+    voice_activity: vad.VAD
+
+
+def handoff_models(settings: WorkerSettings, voice_activity: vad.VAD) -> HandoffModels:
+    api_key = settings.openai_api_key.get_secret_value()
+    base_url = settings.openai_base_url or OPENAI_BASE_URL
+    return HandoffModels(
+        card_llm=openai.LLM(model=settings.llm_model, api_key=api_key, base_url=base_url),
+        recognizer=openai.STT(model=settings.stt_model, api_key=api_key, base_url=base_url),
+        voice_activity=voice_activity)

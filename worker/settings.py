@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from conversation.history import HistoryBudget
 from conversation.settings import StoreSettings
@@ -70,10 +71,47 @@ class WorkerSettings(StoreSettings):
     tool_backend: str = Field(default=EXAMPLE_BACKEND, validation_alias="BATON_TOOL_BACKEND")
     """The business backend behind the tools, "package.module:Class" (see worker/backends.py)."""
 
+    sip_outbound_trunk: str = Field(default="", validation_alias="BATON_SIP_OUTBOUND_TRUNK")
+    """The outbound trunk the worker dials on-call humans through; empty: no phone humans."""
+    oncall_numbers: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="BATON_ONCALL_NUMBERS")
+    """E.164 numbers of on-call humans, tried in turn when nobody is free on the dashboard."""
+    handoff_phrases: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("talk to a person", "speak to a person", "talk to a human", "speak to a human",
+                 "real person", "human agent", "speak to someone", "talk to someone"),
+        validation_alias="BATON_HANDOFF_PHRASES")
+    """What a visitor says to be handed to a person straight away (comma-separated)."""
+    handoff_accept_timeout: float = Field(default=30.0, gt=0,
+                                          validation_alias="BATON_HANDOFF_ACCEPT_TIMEOUT")
+    """Seconds a human has to accept (or answer the phone) before the handoff fails."""
+    handoff_connect_timeout: float = Field(default=300.0, gt=0,
+                                           validation_alias="BATON_HANDOFF_CONNECT_TIMEOUT")
+    """Seconds an accepted human may stay in consult before the handoff fails."""
+    after_human_leaves: Literal["agent", "end"] = Field(
+        default="agent", validation_alias="BATON_AFTER_HUMAN_LEAVES")
+    """When the human hangs up after connecting: the agent takes the visitor back, or the
+    call ends."""
+
     visitor_wait: float = Field(default=120.0, gt=0, validation_alias="BATON_VISITOR_WAIT")
     """Seconds a job waits for the visitor to be in the room before it gives up."""
     flush_timeout: float = Field(default=8.0, gt=0, validation_alias="BATON_FLUSH_TIMEOUT")
     """Seconds the end of a job waits for buffered transcript events to reach Redis."""
+
+    @field_validator("oncall_numbers", "handoff_phrases", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("oncall_numbers")
+    @classmethod
+    def _e164(cls, numbers: tuple[str, ...]) -> tuple[str, ...]:
+        for number in numbers:
+            if not re.fullmatch(r"\+[1-9]\d{7,14}", number):
+                # Never the number itself in the message: it is personal data.
+                raise ValueError("BATON_ONCALL_NUMBERS must be E.164 numbers (+ and digits)")
+        return numbers
 
     @classmethod
     def from_env(cls) -> WorkerSettings:

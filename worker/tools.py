@@ -11,11 +11,12 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from livekit.agents import RunContext, ToolError, function_tool, llm
+from livekit.agents.llm import ToolResult
 
-from conversation import ConversationStore, StoreUnavailable, VerifiedIdentity
+from conversation import ConversationStore, HandoffTrigger, StoreUnavailable, VerifiedIdentity
 from worker import metrics
 from worker.backends import PLANS, Backend, Refused
 
@@ -36,6 +37,10 @@ FRESHNESS = {
 }
 
 
+class HandoffRequester(Protocol):
+    def request(self, trigger: HandoffTrigger, reason: str) -> bool: ...
+
+
 @dataclass
 class CallData:
     """What the tools of one call need; the session's userdata."""
@@ -45,6 +50,8 @@ class CallData:
     backend: Backend
     caller: VerifiedIdentity | None = None
     """The identity the chat side verified, from the conversation's record."""
+    handoff: HandoffRequester | None = None
+    """Starts a warm transfer to a person; only in a call."""
 
 
 async def cached_call(data: CallData, name: str, arguments: Mapping[str, Any],
@@ -123,7 +130,40 @@ async def book_callback(context: RunContext[CallData], when: str,
                                                                 idempotency_key=key))
 
 
-SHARED_TOOLS: tuple[llm.FunctionTool[..., Any], ...] = (lookup_order, quote_price, book_callback)
+@function_tool
+async def verify_identity(context: RunContext[CallData]) -> str:
+    """Check whether the visitor's identity is verified before doing something only the account
+    holder may do. Never ask a verified visitor to verify again."""
+    caller = context.userdata.caller
+    if caller is not None:
+        return (f"The visitor is already verified (by {caller.method} at "
+                f"{caller.verified_at.isoformat()}); do not ask them to verify again.")
+    return ("The visitor is not verified. Identity cannot be checked by voice: ask them to sign "
+            "in on the website, and do not share account details until then.")
+
+
+@function_tool
+async def transfer_to_human(context: RunContext[CallData], reason: str) -> ToolResult:
+    """Hand the call to a person from the team: when the visitor asks for a person, or when
+    what they need is outside what you may do (refunds over the limit, complaints, legal or
+    account security matters). Do not say anything yourself: the transfer tells the visitor.
+
+    Args:
+        reason: Why a person is needed, in a few words.
+    """
+    handoff = context.userdata.handoff
+    if handoff is None:
+        return ToolResult("A transfer is not possible here; keep helping the visitor.")
+    if not handoff.request(HandoffTrigger.TOOL, reason):
+        return ToolResult("A transfer is already under way.", reply_required=False)
+    return ToolResult("The transfer has started and the visitor is being told.",
+                      reply_required=False)
+
+
+SHARED_TOOLS: tuple[llm.FunctionTool[..., Any], ...] = (
+    lookup_order, quote_price, book_callback, verify_identity)
+VOICE_TOOLS: tuple[llm.FunctionTool[..., Any], ...] = (*SHARED_TOOLS, transfer_to_human)
+"""The voice agent's: the shared ones, and the transfer to a person, which only a call has."""
 TOOL_NAMES: frozenset[str] = frozenset(tool.info.name for tool in SHARED_TOOLS)
 
 
