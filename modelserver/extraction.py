@@ -7,7 +7,7 @@ import json
 import re
 from typing import Any
 
-_NAME = re.compile(r"\b(?:my name is|this is|i am|i'm)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)")
+_NAME = re.compile(r"\b(?i:my name is|this is|i am|i'm)\s+([A-Z][a-z]+(?: [A-Z][a-z]+)?)")
 _ORDER = re.compile(r"\border(?: number)?\s+(?:is\s+)?#?([A-Z]{1,3}\d{3,8})\b", re.IGNORECASE)
 _ACCOUNT = re.compile(r"\baccount(?: number)?\s+(?:is\s+)?#?([A-Z0-9-]{4,20})\b", re.IGNORECASE)
 _UNHAPPY = ("angry", "frustrated", "terrible", "unacceptable", "rejected", "still hasn't",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from livekit.agents import Agent, StopResponse, llm
+from livekit.agents import Agent, AgentSession, StopResponse, llm, room_io
 
 from conversation import (
     Channel,
@@ -118,14 +119,36 @@ class BatonAgent(Agent):
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext,
                                      new_message: llm.ChatMessage) -> None:
+        if await self.taken_elsewhere(new_message):
+            raise StopResponse()
+
+    async def taken_elsewhere(self, message: llm.ChatMessage) -> bool:
+        """True when the visitor's turn is not the agent's to answer: a person is being
+        brought in (the turn is written down), or the turn asks for one."""
+        if self.scribe is None:
+            said = (message.text_content or "").lower()
+            handoff = self.session.userdata.handoff if self.session.userdata else None
+            if handoff is None or not any(p in said for p in self.handoff_phrases) \
+                    or not handoff.request(HandoffTrigger.KEYWORD,
+                                           "the visitor asked for a person"):
+                return False
+        # The transfer answers the visitor; the turn is written by the scribe it installed.
         if self.scribe is not None:
-            await self.scribe(new_message)
-            raise StopResponse()
-        said = (new_message.text_content or "").lower()
-        handoff = self.session.userdata.handoff if self.session.userdata else None
-        if handoff is not None and any(phrase in said for phrase in self.handoff_phrases) \
-                and handoff.request(HandoffTrigger.KEYWORD, "the visitor asked for a person"):
-            # The transfer answers the visitor; the turn is written by the scribe it installed.
-            if self.scribe is not None:
-                await self.scribe(new_message)
-            raise StopResponse()
+            await self.scribe(message)
+        return True
+
+
+_ANSWER_TYPED = room_io.TextInputOptions().text_input_cb
+"""The framework's own handling of typed text: a turn the agent answers."""
+
+
+async def text_typed(session: AgentSession[Any], event: room_io.TextInputEvent) -> None:
+    """Text the visitor types during the call goes where a spoken turn would: to the scribe or
+    the transfer when a person is involved, else to the agent."""
+    agent = session.current_agent
+    if isinstance(agent, BatonAgent) and await agent.taken_elsewhere(
+            llm.ChatMessage(role="user", content=[event.text])):
+        return
+    answered = _ANSWER_TYPED(session, event)
+    if answered is not None:
+        await answered

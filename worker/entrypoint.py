@@ -30,7 +30,7 @@ from conversation import (
 from conversation.history import HistoryBudget
 from conversation.restore import load_chat_context
 from worker import metrics
-from worker.agent import BatonAgent, plan_opening
+from worker.agent import BatonAgent, plan_opening, text_typed
 from worker.backends import load_backend
 from worker.models import HandoffModels, handoff_models, session_models
 from worker.settings import WorkerSettings, current_settings
@@ -215,6 +215,7 @@ async def entrypoint(ctx: JobContext) -> None:
             # blocked the loop for ~0.4 s as the first words started; the widget's thread
             # shows each committed turn from the log anyway.
             text_output=room_io.TextOutputOptions(sync_transcription=False),
+            text_input=room_io.TextInputOptions(text_input_cb=text_typed),
         ),
         record=False,
     )
