@@ -12,8 +12,9 @@ the first instant of it may reach the visitor on a slow server).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from livekit import api, rtc
@@ -158,3 +159,57 @@ async def _audio_track(room: rtc.Room, participant: rtc.RemoteParticipant) -> rt
         return await found
     finally:
         room.off("track_subscribed", subscribed)
+
+
+@contextlib.asynccontextmanager
+async def connect_wanted(room: rtc.Room, human: rtc.RemoteParticipant, *,
+                         button: Callable[[], Awaitable[bool]], recognizer: stt.STT[Any],
+                         voice_activity: vad.VAD) -> AsyncIterator[asyncio.Future[None]]:
+    """Done when the human asks to talk to the visitor: `button` (the dashboard's connect)
+    returning True, or on the phone 1 pressed or "connect" said, even while being briefed;
+    failed with HumanLeft when they hang up first."""
+    wanted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def done(outcome: BaseException | None) -> None:
+        if not wanted.done():
+            if outcome is None:
+                wanted.set_result(None)
+            else:
+                wanted.set_exception(outcome)
+
+    def dtmf(event: rtc.SipDTMF) -> None:
+        if event.digit == "1" and event.participant is not None \
+                and event.participant.identity == human.identity:
+            done(None)
+
+    def left(participant: rtc.RemoteParticipant) -> None:
+        if participant.identity == human.identity:
+            done(HumanLeft())
+
+    async def heard(text: str) -> None:
+        if "connect" in text.lower():
+            done(None)
+
+    async def pressed() -> None:
+        if await button():
+            done(None)
+
+    room.on("sip_dtmf_received", dtmf)
+    room.on("participant_disconnected", left)
+    waiters = [asyncio.create_task(pressed(), name="baton-connect-button")]
+    if human.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
+        waiters.append(asyncio.create_task(
+            transcribe(room, human, recognizer, voice_activity, heard),
+            name="baton-consult-listen"))
+    try:
+        yield wanted
+    finally:
+        room.off("sip_dtmf_received", dtmf)
+        room.off("participant_disconnected", left)
+        for waiter in waiters:
+            waiter.cancel()
+        await asyncio.gather(*waiters, return_exceptions=True)
+
+
+class HumanLeft(Exception):
+    """The human hung up before connecting."""

@@ -43,7 +43,8 @@ from conversation.events import HandoffFailure
 from conversation.handoffs import Handoff, HandoffInProgress, HandoffStore, NotInCall
 from worker import metrics
 from worker.card import read_card
-from worker.consult import Consult, transcribe
+from worker.consult import Consult, HumanLeft, connect_wanted, transcribe
+from worker.handoffwords import LINE, OFFER, TAKE_BACK, briefing
 from worker.holdmusic import HoldMusic
 from worker.models import HandoffModels
 from worker.phonehuman import Failed, dial_human
@@ -52,16 +53,6 @@ from worker.writeback import WriteBack
 
 logger = logging.getLogger("baton.worker.transfer")
 
-LINE = "Let me connect you with one of our specialists now."
-TAKE_BACK = {
-    HandoffFailure.NO_HUMAN_AVAILABLE: "I'm sorry, nobody from our team is free right now.",
-    HandoffFailure.TIMEOUT: "I'm sorry, nobody could take your call just now.",
-    HandoffFailure.DECLINED: "I'm sorry, nobody could take your call just now.",
-    HandoffFailure.NO_ANSWER: "I'm sorry, I couldn't reach our specialist.",
-    HandoffFailure.BUSY: "I'm sorry, our specialist is on another call.",
-    HandoffFailure.FAILED: "I'm sorry, the transfer didn't work.",
-}
-OFFER = " I can book a callback for you, if you like, or keep helping you myself."
 TAKEN = timedelta(hours=4)
 """How long a human stays claimed by a handoff at most, should the end never be recorded."""
 
@@ -194,8 +185,19 @@ class Transfer:
             card = await card_task
             human, consult = await self._find_human(handoff, card)
             await consult.isolate(human.participant, hold_sid)
-            await self._say(briefing(card, human), to_chat=False)
-            await self._await_connect(handoff, human)
+            async def pressed() -> bool:
+                return await self._signal(handoff, {HandoffState.CONNECTING}, None) is not None
+
+            async with connect_wanted(self.ctx.room, human.participant, button=pressed,
+                                      recognizer=self.recognizer,
+                                      voice_activity=self.voice_activity) as wanted:
+                await self._say(briefing(card, on_phone=human.on_phone), to_chat=False)
+                try:
+                    await asyncio.wait_for(wanted, self.settings.handoff_connect_timeout)
+                except TimeoutError:
+                    raise Failed(HandoffFailure.TIMEOUT) from None
+                except HumanLeft:
+                    raise Failed(HandoffFailure.DECLINED) from None
             await consult.connect(human.participant)
             await hold.stop()
             handoff = await self.handoffs.get(handoff.id)
@@ -270,54 +272,6 @@ class Transfer:
             raise Failed(HandoffFailure.TIMEOUT) from None
         finally:
             self.ctx.room.off("participant_connected", connected)
-
-    async def _await_connect(self, handoff: Handoff, human: Human) -> None:
-        """The dashboard's connect button, or 1 pressed or "connect" said on the phone; the
-        human hanging up first is a decline."""
-        pressed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-        def done(outcome: BaseException | None) -> None:
-            if not pressed.done():
-                if outcome is None:
-                    pressed.set_result(None)
-                else:
-                    pressed.set_exception(outcome)
-
-        def dtmf(event: rtc.SipDTMF) -> None:
-            if event.digit == "1" and event.participant is not None \
-                    and event.participant.identity == human.participant.identity:
-                done(None)
-
-        def left(participant: rtc.RemoteParticipant) -> None:
-            if participant.identity == human.participant.identity:
-                done(Failed(HandoffFailure.DECLINED))
-
-        async def heard(text: str) -> None:
-            if "connect" in text.lower():
-                done(None)
-
-        async def button() -> None:
-            if await self._signal(handoff, {HandoffState.CONNECTING}, None) is not None:
-                done(None)
-
-        room = self.ctx.room
-        room.on("sip_dtmf_received", dtmf)
-        room.on("participant_disconnected", left)
-        waiters = [asyncio.create_task(button(), name="baton-connect-button")]
-        if human.on_phone:
-            waiters.append(asyncio.create_task(transcribe(
-                room, human.participant, self.recognizer, self.voice_activity, heard),
-                name="baton-consult-listen"))
-        try:
-            await asyncio.wait_for(pressed, self.settings.handoff_connect_timeout)
-        except TimeoutError:
-            raise Failed(HandoffFailure.TIMEOUT) from None
-        finally:
-            room.off("sip_dtmf_received", dtmf)
-            room.off("participant_disconnected", left)
-            for waiter in waiters:
-                waiter.cancel()
-            await asyncio.gather(*waiters, return_exceptions=True)
 
     async def _with_human(self, handoff: Handoff, human: Human) -> None:
         """Transcribe the human until they hang up; then the agent takes the visitor back, or
@@ -422,24 +376,3 @@ class Transfer:
 
     def _count(self, handoff: Handoff, outcome: str) -> None:
         metrics.HANDOFFS.labels(handoff.trigger.value, outcome).inc()
-
-
-def briefing(card: HandoffCard, human: Human) -> str:
-    """What the agent tells the human in consult: the card, spoken."""
-    who = card.name or "the visitor"
-    parts = [f"Hello, this is the AI assistant with a handover. You're taking over from me "
-             f"with {who}."]
-    if card.verified_identity is not None:
-        parts.append("They are verified already; don't ask them to verify again.")
-    if card.summary:
-        parts.append(card.summary)
-    if card.order_number:
-        parts.append(f"The order number is {card.order_number}.")
-    if card.escalation_reason:
-        parts.append(f"They asked for a person because: {card.escalation_reason}.")
-    for question in card.open_questions[:3]:
-        parts.append(f"Still open: {question}")
-    parts.append("Press 1 or say connect when you're ready to talk to them." if human.on_phone
-                 else "Press connect on your dashboard when you're ready to talk to them.")
-    return " ".join(parts)
-
