@@ -23,7 +23,7 @@ from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_po
 from devserver.process import DevServer
 from modelserver import ModelServer
 from worker.backends import ExampleBackend
-from worker.tools import CallData
+from worker.tools import CallData, HandoffRequester
 
 CHAT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
@@ -92,16 +92,19 @@ TextSession = Callable[..., contextlib.AbstractAsyncContextManager[AgentSession[
 @pytest.fixture
 def text_session(model_server: ModelServer, store: ConversationStore,
                  backend: CountingBackend) -> TextSession:
-    """`async with text_session(conversation_id, caller=None) as session:` an AgentSession in
-    text mode whose LLM is the real OpenAI plugin talking to the scripted model server; its
-    tools act for `caller`, the conversation's verified identity."""
+    """`async with text_session(conversation_id, caller=None, handoff=None) as session:` an
+    AgentSession in text mode whose LLM is the real OpenAI plugin talking to the scripted model
+    server; its tools act for `caller`, the conversation's verified identity, and hand the
+    call to a person through `handoff`."""
 
     @contextlib.asynccontextmanager
     async def open_session(conversation_id: str, caller: VerifiedIdentity | None = None,
+                           handoff: HandoffRequester | None = None,
                            ) -> AsyncIterator[AgentSession[CallData]]:
         async with openai.LLM(base_url=model_server.url, api_key="test") as model, \
                 AgentSession[CallData](llm=model, userdata=CallData(
-                    conversation_id, store, backend, caller=caller)) as session:
+                    conversation_id, store, backend, caller=caller,
+                    handoff=handoff)) as session:
             yield session
 
     return open_session

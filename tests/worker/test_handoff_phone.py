@@ -24,7 +24,7 @@ from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, post_message
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
-from tests.worker.test_call import WAIT, switch_to_voice, within
+from tests.worker.test_call import switch_to_voice, within
 from tests.worker.test_handoff import _failure, _logged_until, _took_back
 
 ON_CALL = "+15550107001"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import redis.asyncio as aioredis
 from livekit.agents import llm
 
-from conversation import ConversationStore, VerifiedIdentity
+from conversation import ConversationStore, HandoffTrigger, VerifiedIdentity
 from conversation.toolcache import cache_field
 from modelserver import ChatReply, ModelServer, ToolCall
 from tests.worker.conftest import CountingBackend, Seed, TextSession
@@ -107,3 +107,45 @@ async def test_an_unverified_visitor_is_asked_to_sign_in_before_an_order_lookup(
                               ToolCall("lookup_order", {"order_id": "A1234"}), caller=None)
 
     assert "sign in" in output
+
+
+class Requests:
+    """Records the handoffs asked for: the transfer's own interface, as the tool sees it."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[HandoffTrigger, str]] = []
+
+    def request(self, trigger: HandoffTrigger, reason: str) -> bool:
+        self.asked.append((trigger, reason))
+        return True
+
+
+async def test_the_agent_hands_the_call_to_a_person_with_its_tool_and_says_nothing_itself(
+        seed: Seed, text_session: TextSession, model_server: ModelServer) -> None:
+    await seed("c-transfer", [])
+    requests = Requests()
+    model_server.script_chat(ChatReply("Hello."), ChatReply(tool_calls=[
+        ToolCall("transfer_to_human", {"reason": "refund over the limit"})]))
+
+    async with text_session("c-transfer", handoff=requests) as session:
+        await session.start(fresh_agent(), capture_run=True)
+        run = await session.run(user_input="I want a refund of 900 euros")
+
+    assert requests.asked == [(HandoffTrigger.TOOL, "refund over the limit")]
+    run.expect.contains_function_call(name="transfer_to_human")
+    assert len(model_server.chat_requests) == 2
+
+
+async def test_a_verified_visitor_is_told_they_need_not_verify_again(
+        seed: Seed, text_session: TextSession, model_server: ModelServer) -> None:
+    await seed("c-verified", [])
+    model_server.script_chat(ChatReply("Hello."),
+                             ChatReply(tool_calls=[ToolCall("verify_identity", {})]),
+                             ChatReply("You are verified already."))
+
+    async with text_session("c-verified", caller=CUSTOMER) as session:
+        await session.start(fresh_agent(), capture_run=True)
+        run = await session.run(user_input="Do I need to verify again?")
+
+    output = run.expect.contains_function_call_output().event().item.output
+    assert "already verified" in output and "do not ask them to verify again" in output
