@@ -189,6 +189,20 @@ class SuggestionEvent(_EventBase):
     reason: str = Field(default="", max_length=256)
 
 
+class ResolutionEvent(_EventBase):
+    """The site reports, after the fact, whether the visitor's issue was resolved."""
+
+    kind: Literal["resolution"] = "resolution"
+    resolved: bool
+
+
+class CsatEvent(_EventBase):
+    """The visitor's satisfaction score (1 to 5), as the site collected it."""
+
+    kind: Literal["csat"] = "csat"
+    score: int = Field(ge=1, le=5)
+
+
 class CallEvent(_EventBase):
     kind: Literal["call"] = "call"
     outcome: CallOutcome
@@ -205,6 +219,8 @@ Event = Annotated[
     | HandoffEvent
     | AgentEvent
     | SuggestionEvent
+    | ResolutionEvent
+    | CsatEvent
     | CallEvent,
     Field(discriminator="kind"),
 ]
@@ -212,7 +228,7 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 EVENT_KINDS = ("message", "tool_call", "tool_result", "channel_switch", "verification",
-               "handoff", "agent", "suggestion", "call")
+               "handoff", "agent", "suggestion", "resolution", "csat", "call")
 
 
 def parse_event(data: dict[str, Any]) -> Event:

@@ -13,7 +13,15 @@ from orchestrator.bodylimit import BodyLimitMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
 from orchestrator.recovery import watch_waiting_calls
-from orchestrator.routers import conversations, handoffs, health, humans, voice, webhooks
+from orchestrator.routers import (
+    conversations,
+    handoffs,
+    health,
+    humans,
+    outcomes,
+    voice,
+    webhooks,
+)
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
 from orchestrator.timing import ServerTimingMiddleware
@@ -53,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voice.router)
     app.include_router(handoffs.router)
     app.include_router(humans.router)
+    app.include_router(outcomes.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
     # Outermost first: timing covers everything, including reading the body.

@@ -33,6 +33,24 @@ class Metrics:
         self.handoff_wait_seconds = Histogram(
             "baton_handoff_wait_seconds", "Time from a handoff's request to a human accepting it",
             buckets=(1, 2, 5, 10, 20, 30, 60, 120, 300), registry=self.registry)
+        self.reverifications = Counter(
+            "baton_reverifications", "Verifications recorded on a conversation that had a "
+            "valid one already (carrying identity across channels should keep this near zero)",
+            registry=self.registry)
+        self.resolutions = Counter(
+            "baton_post_switch_resolutions", "Resolutions reported by the site, by the "
+            "conversation's channel path (chat>voice, chat>voice>human, ...) and outcome",
+            ["path", "resolved"], registry=self.registry)
+        self.csat = Histogram(
+            "baton_switch_csat", "Satisfaction scores (1-5) reported by the site, by the "
+            "conversation's channel path", ["path"], buckets=(1, 2, 3, 4, 5),
+            registry=self.registry)
+        self.handoff_queue_depth = Gauge(
+            "baton_handoff_queue_depth", "Handoffs to a human nobody has accepted yet",
+            registry=self.registry)
+        self.handoff_oldest_wait = Gauge(
+            "baton_handoff_oldest_wait_seconds", "How long the oldest handoff nobody accepted "
+            "has waited", registry=self.registry)
         self.calls_waiting = Gauge(
             "baton_calls_waiting_for_agent",
             "Calls whose visitor is in the room with no agent, at the last check",

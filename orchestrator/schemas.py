@@ -187,3 +187,17 @@ class HumanSession(BaseModel):
     room: str
     identity: str
     handoff: HandoffOut
+
+
+class ReportResolution(_Request):
+    resolved: bool = Field(description="Whether the visitor's issue was resolved")
+
+
+class ReportCsat(_Request):
+    score: int = Field(ge=1, le=5, description="The visitor's satisfaction, 1 to 5")
+
+
+class Reported(BaseModel):
+    seq: str = Field(pattern=STREAM_ID_PATTERN, description="Position in the log")
+    path: str = Field(description="The channels the conversation went through, e.g. "
+                                  "chat>voice>human, as the metrics label it")

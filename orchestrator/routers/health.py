@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 
-from conversation import BatonError
+from conversation import BatonError, StoreUnavailable
 from orchestrator.deps import ServicesDep
 from orchestrator.schemas import Health, Readiness
 
@@ -47,8 +48,19 @@ async def readyz(services: ServicesDep, response: Response) -> Readiness:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
                              "description": "Prometheus text format"}})
 async def metrics(services: ServicesDep) -> Response:
-    await check_dependencies(services)
+    redis_ok, _livekit_ok = await check_dependencies(services)
+    if redis_ok:
+        await _desk_gauges(services)
     return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _desk_gauges(services: ServicesDep) -> None:
+    """The human agents' queue as it is now: handoffs nobody accepted yet, and how long the
+    oldest has waited. Read at each scrape, so every replica reports the same, shared queue."""
+    with contextlib.suppress(StoreUnavailable):
+        waiting = await services.desk.waiting()
+        services.metrics.handoff_queue_depth.set(len(waiting))
+        services.metrics.handoff_oldest_wait.set(max(waiting.values(), default=0.0))
 
 
 async def check_dependencies(services: ServicesDep) -> tuple[bool, bool]:

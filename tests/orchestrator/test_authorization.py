@@ -22,9 +22,14 @@ API_KEY_ROUTES = [
     ("GET", "/v1/conversations/{id}/events", None),
     ("POST", "/v1/conversations/{id}/widget-token", None),
     ("POST", "/v1/conversations/{id}/voice", None),
+    ("POST", "/v1/conversations/{id}/identity",
+     {"subject": "x", "method": "otp", "verified_at": "2026-01-01T00:00:00+00:00"}),
+    ("POST", "/v1/conversations/{id}/resolution", {"resolved": True}),
+    ("POST", "/v1/conversations/{id}/csat", {"score": 5}),
 ]
 STREAM = "/v1/conversations/{id}/stream"
-ALL_ROUTES = [*API_KEY_ROUTES, ("GET", STREAM, None)]
+HANDOFF_REQUEST = ("POST", "/v1/conversations/{id}/handoffs", {"reason": "x"})
+ALL_ROUTES = [*API_KEY_ROUTES, ("GET", STREAM, None), HANDOFF_REQUEST]
 
 
 def _ids(routes: list[tuple[str, str, object]]) -> list[str]:
