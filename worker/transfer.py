@@ -172,32 +172,29 @@ class Transfer:
                 self._signals.put_nowait(event)
 
     async def _run(self, handoff: Handoff) -> None:
+        """The visitor hears the line while the card is read and a human found; the human is
+        briefed apart from the visitor until they ask to connect (which cuts the briefing
+        short); then everyone hears everyone and the agent introduces the human."""
         self._handoff = handoff
         started = time.monotonic()
         metrics.HANDOFFS_STARTED.labels(handoff.trigger.value).inc()
         self.agent.scribe = self._scribe
-        card_task = asyncio.create_task(self._card(handoff), name="baton-handoff-card")
         hold = HoldMusic(self.ctx.room)
+        waiting = asyncio.create_task(self._line_then_hold(hold), name="baton-handoff-line")
+        card_task = asyncio.create_task(self._card(handoff), name="baton-handoff-card")
         consult: Consult | None = None
         try:
-            await self._say(LINE)
-            hold_sid = await hold.start()
             card = await card_task
             human, consult = await self._find_human(handoff, card)
-            await consult.isolate(human.participant, hold_sid)
+            await consult.isolate(human.participant, await waiting)
+
             async def pressed() -> bool:
                 return await self._signal(handoff, {HandoffState.CONNECTING}, None) is not None
 
             async with connect_wanted(self.ctx.room, human.participant, button=pressed,
                                       recognizer=self.recognizer,
                                       voice_activity=self.voice_activity) as wanted:
-                await self._say(briefing(card, on_phone=human.on_phone), to_chat=False)
-                try:
-                    await asyncio.wait_for(wanted, self.settings.handoff_connect_timeout)
-                except TimeoutError:
-                    raise Failed(HandoffFailure.TIMEOUT) from None
-                except HumanLeft:
-                    raise Failed(HandoffFailure.DECLINED) from None
+                await self._brief(briefing(card, on_phone=human.on_phone), wanted)
             await consult.connect(human.participant)
             await hold.stop()
             handoff = await self.handoffs.get(handoff.id)
@@ -207,13 +204,40 @@ class Transfer:
             await self._say(f"You're now speaking with {human.name} from our team.")
             await self._with_human(handoff, human)
         except Failed as failure:
-            card_task.cancel()
             if consult is not None:
                 consult.release()
+            waiting.cancel()
+            await asyncio.gather(waiting, return_exceptions=True)
             await hold.stop()
             await self._fail(handoff, failure)
         finally:
             card_task.cancel()
+            waiting.cancel()
+
+    async def _line_then_hold(self, hold: HoldMusic) -> str:
+        """The visitor is told, then hears hold audio; the hold track's sid."""
+        await self._say(LINE)
+        return await hold.start()
+
+    async def _brief(self, words: str, wanted: asyncio.Future[None]) -> None:
+        """Brief the human until they ask to connect, or after the briefing until they do."""
+        speech = self.session.say(words, allow_interruptions=False, add_to_chat_ctx=False)
+        played = asyncio.ensure_future(speech.wait_for_playout())
+        try:
+            async with asyncio.timeout(self.settings.handoff_connect_timeout):
+                await asyncio.wait({played, wanted}, return_when=asyncio.FIRST_COMPLETED)
+                if not wanted.done():
+                    await wanted
+                wanted.result()
+        except TimeoutError:
+            raise Failed(HandoffFailure.TIMEOUT) from None
+        except HumanLeft:
+            raise Failed(HandoffFailure.DECLINED) from None
+        finally:
+            if not speech.done():
+                speech.interrupt(force=True)
+            played.cancel()
+            await asyncio.gather(played, return_exceptions=True)
 
     async def _find_human(self, handoff: Handoff, card: HandoffCard) -> tuple[Human, Consult]:
         """A free human on the dashboard, else an on-call phone; each kept apart from the
