@@ -13,7 +13,7 @@ from orchestrator.bodylimit import BodyLimitMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
 from orchestrator.recovery import watch_waiting_calls
-from orchestrator.routers import conversations, health, voice, webhooks
+from orchestrator.routers import conversations, health, phone, voice, webhooks
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
 from orchestrator.timing import ServerTimingMiddleware
@@ -45,12 +45,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Baton orchestrator",
         version="1.0.0",
-        description="Conversations API, switch to voice, LiveKit webhooks and live streams.",
+        description="Conversations API, switch to voice, phone calls, LiveKit webhooks and live "
+                    "streams.",
         lifespan=lifespan,
     )
     errors.install(app)
     app.include_router(conversations.router)
     app.include_router(voice.router)
+    app.include_router(phone.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
     # Outermost first: timing covers everything, including reading the body.

@@ -100,5 +100,20 @@ async def require_conversation_reader(
     return Reader(_holder("widget", presented), settings.sse_streams_per_token, grant.expires_at)
 
 
+async def require_conversation_caller(request: Request, settings: SettingsDep,
+                                      credentials: Credentials) -> None:
+    """An API key, or a widget token for the conversation in the path, in the header only:
+    what the widget may ask for its own conversation (a call to the visitor's phone)."""
+    if credentials is None:
+        raise Unauthorized()
+    if is_api_key(settings, credentials.credentials):
+        return
+    grant = widget_grant(settings, credentials.credentials)
+    if not hmac.compare_digest(grant.conversation_id.encode(),
+                               str(request.path_params.get("conversation_id", "")).encode()):
+        raise Forbidden("the widget token is for another conversation")
+
+
 ApiKey = Depends(require_api_key)
 ReaderDep = Annotated[Reader, Depends(require_conversation_reader)]
+ConversationCaller = Depends(require_conversation_caller)

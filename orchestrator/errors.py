@@ -75,6 +75,33 @@ class TooManyStreams(BatonError):
     retryable = True
 
 
+class DialOutDisabled(BatonError):
+    """Dial-out is not configured (no outbound trunk, or no country allowed); the message
+    names the setting."""
+
+
+class CallInProgress(BatonError):
+    """The conversation is in a call already, or a number is being dialled for it."""
+
+
+class NoPhoneVisitor(BatonError):
+    """A cold transfer needs the conversation's visitor on the phone."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} has no visitor on the phone")
+
+
+class TooManyDialAttempts(BatonError):
+    """More dial-out attempts than the conversation or all replicas together may make in
+    their window; `retry_after` is when the oldest one leaves it."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # Checked in order, so subclasses come before their bases.
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
@@ -89,6 +116,10 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (Forbidden, 403, None),
     (BodyTooLarge, 413, None),
     (TooManyStreams, 429, None),
+    (DialOutDisabled, 409, None),
+    (CallInProgress, 409, None),
+    (NoPhoneVisitor, 409, None),
+    (TooManyDialAttempts, 429, None),
 )
 
 
@@ -113,7 +144,8 @@ def error_response(error: BatonError) -> JSONResponse:
                      field=error.field if isinstance(error, InvalidInput) else None)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if error.retryable:
-        headers = {"Retry-After": "1"}
+        retry_after = error.retry_after if isinstance(error, TooManyDialAttempts) else 1
+        headers = {"Retry-After": str(retry_after)}
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
@@ -130,7 +162,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the conversation's state",
     413: "Request body too large",
     422: "Invalid input; `field` names it",
-    429: "Too many live streams for these credentials or this replica; retry after Retry-After",
+    429: "Too many live streams, or dial-out attempts; retry after Retry-After",
     502: "LiveKit refused the request",
     503: "Redis or LiveKit unavailable; retry",
 }

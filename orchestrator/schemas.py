@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from conversation import Conversation, Event, Role, Status, StoredEvent
+from conversation import CallOutcome, Conversation, Event, Role, Status, StoredEvent
 from conversation.events import MAX_TEXT_CHARS
 from conversation.ids import CONVERSATION_ID_PATTERN, EVENT_ID_PATTERN, STREAM_ID_PATTERN
+from conversation.phone import MAX_NUMBER_CHARS, MAX_TRANSFER_TARGET_CHARS
 
 
 class _Request(BaseModel):
@@ -122,3 +123,33 @@ class Readiness(BaseModel):
     redis: str = Field(description="ok or down")
     livekit: str = Field(description="ok or down")
     message: str = Field(description="What is down, if anything")
+
+
+class DialOut(_Request):
+    phone_number: str = Field(
+        min_length=1, max_length=MAX_NUMBER_CHARS, examples=["+44 20 7946 0000"],
+        description="The visitor's number, international: '+', the country code, the number")
+    trigger: Literal["visitor", "agent", "operator"] = Field(
+        default="visitor", description="Who asked for the call, as for a switch to voice")
+
+
+class DialOutResult(BaseModel):
+    outcome: Literal[CallOutcome.ANSWERED, CallOutcome.BUSY, CallOutcome.NO_ANSWER,
+                     CallOutcome.DECLINED, CallOutcome.UNREACHABLE, CallOutcome.FAILED]
+    sip_status: int | None = Field(description="The SIP final status of a call not answered")
+    sip_reason: str | None = Field(description="Its reason phrase")
+    number_ending: str = Field(description="The last two digits of the number dialled")
+    participant_identity: str | None = Field(
+        description="The phone visitor's participant identity in the room, when answered")
+
+
+class TransferCall(_Request):
+    to: str = Field(min_length=1, max_length=MAX_TRANSFER_TARGET_CHARS,
+                    examples=["+12025550199", "sip:support@pbx.example.com"],
+                    description="An E.164 number, a tel: URI or a sip: URI")
+
+
+class TransferResult(BaseModel):
+    outcome: Literal[CallOutcome.TRANSFERRED, CallOutcome.TRANSFER_FAILED]
+    sip_status: int | None = Field(description="The SIP status of a transfer that failed")
+    sip_reason: str | None

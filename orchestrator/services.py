@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 from livekit import api
 
 from conversation import ConversationStore
+from orchestrator.dialguard import DialGuard
 from orchestrator.dispatch import Dispatcher
 from orchestrator.livekit import LiveKit
 from orchestrator.metrics import Metrics
@@ -37,6 +38,7 @@ class Services:
     # stream), so no number of streams can starve requests, webhooks or /readyz of theirs.
     streams: ConversationStore
     stream_slots: StreamSlots
+    dial_guard: DialGuard
 
 
 @asynccontextmanager
@@ -66,6 +68,10 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             metrics=metrics,
             streams=settings.store(blocking),
             stream_slots=StreamSlots(settings.sse_streams_per_replica, metrics.streams),
+            dial_guard=DialGuard(redis, per_conversation=settings.dial_attempts_per_conversation,
+                                 conversation_window=settings.dial_conversation_window,
+                                 per_window=settings.dial_attempts_per_window,
+                                 fleet_window=settings.dial_window),
         )
     finally:
         await livekit.aclose()
