@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -19,7 +21,7 @@ from devserver.process import DevServer
 from modelserver import ModelServer
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
-from tests.orchestrator.phone_support import write_script
+from tests.orchestrator.phone_support import NUMBERS, write_script
 
 
 @pytest.fixture(scope="session")
@@ -101,6 +103,23 @@ async def phone_trunk(phone_devserver: DevServer) -> AsyncIterator[str]:
         yield trunk.sip_trunk_id
         await livekit.sip.delete_trunk(sip.DeleteSIPTrunkRequest(
             sip_trunk_id=trunk.sip_trunk_id))
+
+
+@pytest.fixture
+def no_phone_number_logged(caplog: pytest.LogCaptureFixture,
+                           phone_devserver: DevServer) -> Iterator[None]:
+    """Fails the test if any phone number of the phone script reached a log line of this
+    process (every logger, at every level) or of the phone devserver."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert phone_devserver.log_path is not None
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    logged = [r.getMessage() for r in records] + phone_devserver.log_path.read_text().splitlines()
+    for number in NUMBERS:
+        # The subscriber part, however it was typed: "+1 202 555 0100" or "2025550100".
+        subscriber = number[-7:]
+        assert not [line for line in logged if subscriber in re.sub(r"[ ().-]", "", line)], \
+            f"a phone number ending {number[-2:]} was logged"
 
 
 ORCHESTRATOR_API_KEY = "test-orchestrator-api-key-0123456789abcdef"

@@ -4,8 +4,6 @@ simulated SIP; every outcome returned and logged, bad numbers and abuse refused.
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -22,26 +20,13 @@ from tests.conftest import OrchestratorClientFactory
 from tests.orchestrator.phone_support import (
     ANSWERS,
     ANSWERS_IN_GB,
-    NUMBERS,
     RINGS_OUT,
     SLOW_TO_ANSWER,
     failing,
 )
 from tests.orchestrator.support import AUTH, WAIT, create_conversation, events, metric_sample
 
-
-@pytest.fixture(autouse=True)
-def no_number_in_any_log(caplog: pytest.LogCaptureFixture,
-                         phone_devserver: DevServer) -> Iterator[None]:
-    """Phone numbers never reach a log line: not the orchestrator's, not LiveKit's."""
-    caplog.set_level(logging.DEBUG)
-    yield
-    assert phone_devserver.log_path is not None
-    logged = [r.getMessage() for r in caplog.records] + \
-        phone_devserver.log_path.read_text().splitlines()
-    for number in NUMBERS:
-        national = number.removeprefix("+1").removeprefix("+44")
-        assert not [line for line in logged if national in line.replace(" ", "")], number
+pytestmark = pytest.mark.usefixtures("no_phone_number_logged")
 
 
 async def _dial(client: httpx.AsyncClient, conversation_id: str, number: str, *,
