@@ -18,7 +18,14 @@ from livekit.protocol import sip
 from devserver.process import DevServer
 from tests.devserver.agent_helpers import write_tone_wav
 from tests.devserver.conftest import LkApi
-from tests.devserver.rtc_helpers import WAIT, joined, listen, next_remote_audio
+from tests.devserver.rtc_helpers import (
+    WAIT,
+    joined,
+    listen,
+    next_remote_audio,
+    publishing_sine,
+    settle,
+)
 
 ANSWERS = "+15550100001"
 BUSY = "+15550100486"
@@ -485,3 +492,18 @@ async def test_the_calls_listing_needs_the_sip_admin_grant(server: DevServer) ->
             headers={"Authorization": f"Bearer {caller}"},
         )
     assert reply.status == 401
+
+
+async def test_an_answered_call_hears_the_room_so_publishers_see_their_tracks_subscribed(
+    server: DevServer, lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    """LiveKit SIP subscribes to the room's audio once the call is established; an agent
+    waits for its track to be subscribed before it speaks."""
+    async with joined(server, "agent", room_name) as agent:
+        subscribed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        agent.on("local_track_subscribed", lambda track: settle(subscribed, track.sid))
+        async with publishing_sine(agent) as publication:
+            await lk.sip.create_sip_participant(
+                dial(trunk_id, ANSWERS, room_name, wait_until_answered=True)
+            )
+            assert await asyncio.wait_for(subscribed, WAIT) == publication.sid
