@@ -10,13 +10,15 @@ import yaml
 ANSWERS = "+12025550100"
 SLOW_TO_ANSWER = "+12025550101"
 SPEAKS = "+12025550102"
-"""Answers, says SPOKEN after a pause that lets the agent greet, and hangs up later."""
+"""Rings long enough for the agent to be in the room first, answers, says SPOKEN after a
+pause that lets the agent greet, and hangs up later."""
 RINGS_OUT = "+12025550199"
 ANSWERS_IN_GB = "+442079460100"
 
 SPOKEN = "I would like to change my plan to the yearly one"
-SPEAKS_AFTER_S = 8
-SPEAKS_HANGS_UP_AFTER_S = 25
+SPEAKS_RINGS_MS = 5000
+SPEAKS_AFTER_S = 12
+SPEAKS_HANGS_UP_AFTER_S = 30
 
 FAILURES = (486, 600, 603, 607, 608, 487, 480, 404, 410, 484, 604, 500, 503, 488)
 """Final statuses the numbers of `failing(status)` answer with."""
@@ -53,7 +55,8 @@ def write_script(folder: Path) -> Path:
             ANSWERS: {"ring_after_ms": 20, "answer_after_ms": 100},
             ANSWERS_IN_GB: {"answer_after_ms": 100},
             SLOW_TO_ANSWER: {"ring_after_ms": 20, "answer_after_ms": 1500},
-            SPEAKS: {"answer_after_ms": 300, "audio": speech.name,
+            SPEAKS: {"ring_after_ms": 20, "answer_after_ms": SPEAKS_RINGS_MS,
+                     "audio": speech.name,
                      "hangup_after_s": SPEAKS_HANGS_UP_AFTER_S},
             RINGS_OUT: {"ring_after_ms": 20, "no_answer": True},
             **{failing(status): {"ring_after_ms": 20, "answer_after_ms": 100, "status": status}
