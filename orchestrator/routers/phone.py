@@ -37,13 +37,13 @@ async def dial_out(conversation_id: ConversationId, body: DialOut,
                               "trunk")
     if not settings.dial_countries:
         raise DialOutDisabled("dial-out is off: BATON_DIAL_COUNTRIES allows no country")
-    number = dialable(body.phone_number, settings.dial_countries)
     record = await waited("redis", services.store.get(conversation_id))
     if record.status is Status.CLOSED:
         raise ConversationClosed(conversation_id)
     if record.status is not Status.CHAT:
         raise CallInProgress(f"conversation {conversation_id!r} is in a call already "
                              f"({record.status.value})")
+    number = dialable(body.phone_number, settings.dial_countries)
     dialled = await phonecalls.dial_out(services, record, number, body.trigger)
     return DialOutResult.model_validate({
         "outcome": dialled.outcome, "sip_status": dialled.sip_status,
@@ -57,10 +57,10 @@ async def transfer(conversation_id: ConversationId, body: TransferCall,
                    services: ServicesDep) -> TransferResult:
     """Cold transfer of the conversation's phone visitor (SIP REFER) to a number or SIP URI;
     API key only. A transfer the far end refused is a `transfer_failed` outcome, also logged."""
-    target = transfer_target(body.to, services.settings.dial_countries)
     record = await waited("redis", services.store.get(conversation_id))
     if record.status is not Status.PHONE or record.visitor is None:
         raise NoPhoneVisitor(conversation_id)
+    target = transfer_target(body.to, services.settings.dial_countries)
     try:
         transferred = await phonecalls.transfer(services, record, record.visitor, target)
     except LiveKitRejected as exc:
