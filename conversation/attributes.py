@@ -15,6 +15,12 @@ ROLE_VISITOR = "visitor"
 ROLE_HUMAN = "human"
 
 VISITOR_IDENTITY_PREFIX = "visitor-"
+PHONE_IDENTITY_PREFIX = "phone-"
+
+SIP_CALL_STATUS = "sip.callStatus"
+"""Set by LiveKit SIP on a phone participant: `dialing`, `ringing`, `automation` (sending
+DTMF), `active` (answered: the participant is ready) and `hangup`."""
+_NOT_ANSWERED = frozenset({"dialing", "ringing", "automation"})
 
 WORKER_REGISTERED_CHANNEL = "baton:worker-registered"
 """Redis channel on which a voice worker announces its agent name once LiveKit registered it,
@@ -43,6 +49,17 @@ def is_visitor(kind: int, attributes: Mapping[str, str]) -> bool:
 
 def is_phone(kind: int) -> bool:
     return kind == KIND_SIP
+
+
+def answered(kind: int, attributes: Mapping[str, str]) -> bool:
+    """Whether a participant is in the call yet. A dialled phone joins the room while it still
+    rings (and leaves it again if nobody answers); it is in the call from LiveKit SIP's
+    `active`. Everyone else, and a phone without a call status, is in the call on joining.
+
+    The worker greets and the orchestrator records a phone visitor's join only from then, so a
+    call nobody answered leaves nothing in the log but its outcome.
+    """
+    return not is_phone(kind) or attributes.get(SIP_CALL_STATUS) not in _NOT_ANSWERED
 
 
 def visitor_left_event_id(participant_sid: str) -> str:

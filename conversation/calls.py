@@ -35,14 +35,23 @@ class Step:
 
 def switch_into_call(record: Conversation, channel: Channel, trigger: str, room: str) -> Step:
     """Chat to a call. Gated: once the first of two concurrent switches applied, the second
-    writes nothing, and a retried request finds its own event by id."""
+    writes nothing, and a retried request finds its own event by id.
+
+    A dialled phone is switched to once it answered, and the worker, which sees the answer in
+    the room, may record the visitor joining (chat to phone) first: so the phone switch also
+    applies from phone while the call count is the one read, and keeps the visitor recorded.
+    """
     number = record.calls + 1
-    return Step(
-        ChannelSwitchEvent(event_id=f"call-{number}-switch", from_channel=Channel.CHAT,
-                           to_channel=channel, trigger=trigger),
-        Transition(to=CALL_STATUS[channel], from_=frozenset({Status.CHAT}),
-                   require={"calls": str(record.calls)},
-                   set={"calls": str(number), "room": room, "visitor": ""}, gate=True))
+    event = ChannelSwitchEvent(event_id=f"call-{number}-switch", from_channel=Channel.CHAT,
+                               to_channel=channel, trigger=trigger)
+    require = {"calls": str(record.calls)}
+    if channel is Channel.PHONE:
+        return Step(event, Transition(
+            to=Status.PHONE, from_=frozenset({Status.CHAT, Status.PHONE}), require=require,
+            set={"calls": str(number), "room": room}, gate=True))
+    return Step(event, Transition(
+        to=CALL_STATUS[channel], from_=frozenset({Status.CHAT}), require=require,
+        set={"calls": str(number), "room": room, "visitor": ""}, gate=True))
 
 
 def visitor_joined(channel: Channel, identity: str, participant_sid: str) -> Step:

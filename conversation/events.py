@@ -80,13 +80,19 @@ class AgentState(StrEnum):
 
 
 class CallOutcome(StrEnum):
+    """A phone call's steps and outcomes: dialling out (`conversation/phone.py` maps SIP
+    statuses to them) and cold transfers of the phone visitor."""
+
     DIALING = "dialing"
     ANSWERED = "answered"
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     DECLINED = "declined"
+    UNREACHABLE = "unreachable"
     FAILED = "failed"
     ENDED = "ended"
+    TRANSFERRED = "transferred"
+    TRANSFER_FAILED = "transfer_failed"
 
 
 def _now() -> datetime:
@@ -208,6 +214,9 @@ class CallEvent(_EventBase):
     outcome: CallOutcome
     sip_status: int | None = Field(default=None, ge=100, le=699)
     sip_reason: str | None = Field(default=None, max_length=128)
+    number_ending: str | None = Field(
+        default=None, pattern=r"^[0-9]{2}$",
+        description="The last two digits of the number dialled; the log never holds more")
 
 
 Event = Annotated[

@@ -19,6 +19,7 @@ from orchestrator.routers import (
     health,
     humans,
     outcomes,
+    phone,
     voice,
     webhooks,
 )
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Baton orchestrator",
         version="1.0.0",
-        description="Conversations API, switch to voice, LiveKit webhooks and live streams.",
+        description="Conversations API, switch to voice, phone calls, LiveKit webhooks and live "
+                    "streams.",
         lifespan=lifespan,
     )
     errors.install(app)
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(handoffs.router)
     app.include_router(humans.router)
     app.include_router(outcomes.router)
+    app.include_router(phone.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
     # Outermost first: timing covers everything, including reading the body.

@@ -93,6 +93,33 @@ class TooManyStreams(BatonError):
     retryable = True
 
 
+class DialOutDisabled(BatonError):
+    """Dial-out is not configured (no outbound trunk, or no country allowed); the message
+    names the setting."""
+
+
+class CallInProgress(BatonError):
+    """The conversation is in a call already, or a number is being dialled for it."""
+
+
+class NoPhoneVisitor(BatonError):
+    """A cold transfer needs the conversation's visitor on the phone."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} has no visitor on the phone")
+
+
+class TooManyDialAttempts(BatonError):
+    """More dial-out attempts than the conversation or all replicas together may make in
+    their window; `retry_after` is when the oldest one leaves it."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 # Checked in order, so subclasses come before their bases.
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
@@ -112,6 +139,10 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (BodyTooLarge, 413, None),
     (TooManyStreams, 429, None),
     (TooManySignIns, 429, None),
+    (DialOutDisabled, 409, None),
+    (CallInProgress, 409, None),
+    (NoPhoneVisitor, 409, None),
+    (TooManyDialAttempts, 429, None),
 )
 
 

@@ -1,5 +1,5 @@
-"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks, errors and
-the state of its dependencies."""
+"""Prometheus metrics of one orchestrator app: switches, their latency, webhooks, errors,
+phone calls and the state of its dependencies."""
 
 from __future__ import annotations
 
@@ -60,3 +60,7 @@ class Metrics:
             "probe and each scrape checks), else 0", ["dependency"], registry=self.registry)
         self.streams = Gauge("baton_sse_streams", "Live streams (SSE) open on this replica",
                              registry=self.registry)
+        self.dialouts = Counter("baton_dialouts", "Dial-out calls placed, by outcome",
+                                ["outcome"], registry=self.registry)
+        self.transfers = Counter("baton_transfers", "Cold transfers of phone visitors, by "
+                                 "outcome", ["outcome"], registry=self.registry)

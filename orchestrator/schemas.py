@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from conversation import (
+    CallOutcome,
     Conversation,
     Event,
     HandoffFailure,
@@ -21,6 +22,7 @@ from conversation.card import HandoffCard
 from conversation.events import MAX_TEXT_CHARS
 from conversation.handoffs import Handoff
 from conversation.ids import CONVERSATION_ID_PATTERN, EVENT_ID_PATTERN, STREAM_ID_PATTERN
+from conversation.phone import MAX_NUMBER_CHARS, MAX_TRANSFER_TARGET_CHARS
 
 
 class _Request(BaseModel):
@@ -201,3 +203,33 @@ class Reported(BaseModel):
     seq: str = Field(pattern=STREAM_ID_PATTERN, description="Position in the log")
     path: str = Field(description="The channels the conversation went through, e.g. "
                                   "chat>voice>human, as the metrics label it")
+
+
+class DialOut(_Request):
+    phone_number: str = Field(
+        min_length=1, max_length=MAX_NUMBER_CHARS, examples=["+44 20 7946 0000"],
+        description="The visitor's number, international: '+', the country code, the number")
+    trigger: Literal["visitor", "agent", "operator"] = Field(
+        default="visitor", description="Who asked for the call, as for a switch to voice")
+
+
+class DialOutResult(BaseModel):
+    outcome: Literal[CallOutcome.ANSWERED, CallOutcome.BUSY, CallOutcome.NO_ANSWER,
+                     CallOutcome.DECLINED, CallOutcome.UNREACHABLE, CallOutcome.FAILED]
+    sip_status: int | None = Field(description="The SIP final status of a call not answered")
+    sip_reason: str | None = Field(description="Its reason phrase")
+    number_ending: str = Field(description="The last two digits of the number dialled")
+    participant_identity: str | None = Field(
+        description="The phone visitor's participant identity in the room, when answered")
+
+
+class TransferCall(_Request):
+    to: str = Field(min_length=1, max_length=MAX_TRANSFER_TARGET_CHARS,
+                    examples=["+12025550199", "sip:support@pbx.example.com"],
+                    description="An E.164 number, a tel: URI or a sip: URI")
+
+
+class TransferResult(BaseModel):
+    outcome: Literal[CallOutcome.TRANSFERRED, CallOutcome.TRANSFER_FAILED]
+    sip_status: int | None = Field(description="The SIP status of a transfer that failed")
+    sip_reason: str | None

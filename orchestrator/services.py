@@ -13,6 +13,7 @@ from livekit import api
 from conversation import ConversationStore
 from conversation.desk import Desk
 from conversation.handoffs import HandoffStore
+from orchestrator.dialguard import DialGuard
 from orchestrator.dispatch import Dispatcher
 from orchestrator.humans import Humans
 from orchestrator.livekit import LiveKit
@@ -45,6 +46,7 @@ class Services:
     handoffs: HandoffStore
     desk: Desk
     humans: Humans
+    dial_guard: DialGuard
 
 
 @asynccontextmanager
@@ -79,6 +81,10 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             humans=Humans(settings.humans, redis, session_ttl=settings.human_session_ttl,
                           attempts=settings.human_login_attempts,
                           attempt_window=LOGIN_WINDOW),
+            dial_guard=DialGuard(redis, per_conversation=settings.dial_attempts_per_conversation,
+                                 conversation_window=settings.dial_conversation_window,
+                                 per_window=settings.dial_attempts_per_window,
+                                 fleet_window=settings.dial_window),
         )
     finally:
         await livekit.aclose()

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from conversation.phone import known_region
 from conversation.settings import StoreSettings, seconds
 from conversation.settings import env as _env
 from orchestrator.humans import HumanAccount, parse_accounts
@@ -104,18 +105,70 @@ class Settings(StoreSettings):
         250, ge=1, validation_alias=_env("BATON_SSE_STREAMS_PER_API_KEY"),
         description="Live streams one API key holds open on a replica")
 
+    # Phone fallback. Paid calls are a fraud target, so dial-out is off until an operator
+    # names the trunk and the countries it may call.
+    sip_outbound_trunk: str | None = Field(
+        None, max_length=128, validation_alias=_env("BATON_SIP_OUTBOUND_TRUNK"),
+        description="The LiveKit SIP outbound trunk id (ST_...) dial-out calls leave through; "
+                    "unset turns dial-out off (409)")
+    dial_countries: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("BATON_DIAL_COUNTRIES"),
+        description="ISO region codes (US,GB,...) whose numbers may be dialled and transferred "
+                    "to; empty, the default, allows none and turns dial-out off (409)")
+    dial_attempts_per_conversation: int = Field(
+        3, ge=1, validation_alias=_env("BATON_DIAL_ATTEMPTS_PER_CONVERSATION"),
+        description="Dial-out attempts one conversation may make per "
+                    "BATON_DIAL_CONVERSATION_WINDOW; beyond, 429")
+    dial_conversation_window: timedelta = Field(
+        timedelta(hours=1), validation_alias=_env("BATON_DIAL_CONVERSATION_WINDOW"))
+    dial_attempts_per_window: int = Field(
+        30, ge=1, validation_alias=_env("BATON_DIAL_ATTEMPTS_PER_WINDOW"),
+        description="Dial-out attempts all replicas together may make per BATON_DIAL_WINDOW; "
+                    "beyond, 429")
+    dial_window: timedelta = Field(timedelta(minutes=1),
+                                   validation_alias=_env("BATON_DIAL_WINDOW"))
+    dial_ringing_timeout: int = Field(
+        30, ge=1, le=120, validation_alias=_env("BATON_DIAL_RINGING_TIMEOUT"),
+        description="Whole seconds a dialled phone rings before the call counts as no answer")
+    dial_max_duration: timedelta = Field(
+        timedelta(hours=1), validation_alias=_env("BATON_DIAL_MAX_DURATION"),
+        description="LiveKit SIP hangs up a dialled call after this long")
+
     @field_validator("humans", mode="before")
     @classmethod
     def _accounts(cls, value: object) -> object:
         return parse_accounts(value) if isinstance(value, str) else value
 
     @field_validator("visitor_token_ttl", "widget_token_ttl", "sse_heartbeat", "agent_wait",
-                     "dispatch_grace", "human_session_ttl", mode="before")
+                     "dispatch_grace", "human_session_ttl", "dial_conversation_window",
+                     "dial_window", "dial_max_duration", mode="before")
     @classmethod
     def _seconds(cls, value: object) -> object:
         return seconds(value)
 
-    @field_validator("livekit_api_url", "host", mode="before")
+    @field_validator("dial_conversation_window", "dial_window", "dial_max_duration")
+    @classmethod
+    def _at_least_a_second(cls, value: timedelta) -> timedelta:
+        if value < timedelta(seconds=1):
+            raise ValueError("must be at least 1 second")
+        return value
+
+    @field_validator("dial_countries", mode="before")
+    @classmethod
+    def _split_countries(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip().upper() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("dial_countries")
+    @classmethod
+    def _known_countries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [code for code in value if not known_region(code)]
+        if unknown:
+            raise ValueError(f"not ISO region codes phone numbers are known for: {unknown}")
+        return value
+
+    @field_validator("livekit_api_url", "host", "sip_outbound_trunk", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value

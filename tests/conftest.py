@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
@@ -12,12 +14,14 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 import uvicorn
+from livekit.protocol import sip
 
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
+from tests.orchestrator.phone_support import NUMBERS, write_script
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +82,46 @@ def devserver_factory(tmp_path: Path) -> Iterator[DevServerFactory]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def phone_devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """A devserver whose simulated phones follow `tests/orchestrator/phone_support.py`: one
+    number per outcome, a slow one, one that speaks and hangs up, and transfer targets."""
+    folder = tmp_path_factory.mktemp("phones")
+    server = DevServer(sip_script=write_script(folder), log_path=folder / "devserver.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def phone_trunk(phone_devserver: DevServer) -> AsyncIterator[str]:
+    """An outbound trunk on the phone devserver; its id."""
+    async with phone_devserver.api() as livekit:
+        trunk = await livekit.sip.create_outbound_trunk(sip.CreateSIPOutboundTrunkRequest(
+            trunk=sip.SIPOutboundTrunkInfo(name="carrier", address="sip.carrier.example",
+                                           numbers=["+12025550000"])))
+        yield trunk.sip_trunk_id
+        await livekit.sip.delete_trunk(sip.DeleteSIPTrunkRequest(
+            sip_trunk_id=trunk.sip_trunk_id))
+
+
+@pytest.fixture
+def no_phone_number_logged(caplog: pytest.LogCaptureFixture,
+                           phone_devserver: DevServer) -> Iterator[None]:
+    """Fails the test if any phone number of the phone script reached a log line of this
+    process (every logger, at every level) or of the phone devserver."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert phone_devserver.log_path is not None
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    logged = [r.getMessage() for r in records] + phone_devserver.log_path.read_text().splitlines()
+    for number in NUMBERS:
+        # The subscriber part, however it was typed: "+1 202 555 0100" or "2025550100".
+        subscriber = number[-7:]
+        assert not [line for line in logged if subscriber in re.sub(r"[ ().-]", "", line)], \
+            f"a phone number ending {number[-2:]} was logged"
+
+
 ORCHESTRATOR_API_KEY = "test-orchestrator-api-key-0123456789abcdef"
 ORCHESTRATOR_WIDGET_SECRET = "test-widget-secret-0123456789abcdef0123456789"
 OrchestratorClientFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[
@@ -98,6 +142,16 @@ def orchestrator_settings(redis_server: RedisServer, devserver: DevServer,
                     livekit_api_key=devserver.api_key, livekit_api_secret=devserver.api_secret,
                     api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET,
                     reconcile_interval=0)
+
+
+@pytest.fixture
+def phone_settings(orchestrator_settings: Settings, phone_devserver: DevServer,
+                   phone_trunk: str) -> Settings:
+    """Orchestrator settings with dial-out on: the phone devserver, its trunk, numbers in the
+    US and GB, and a short ring."""
+    return orchestrator_settings.model_copy(update={
+        "livekit_url": phone_devserver.url, "sip_outbound_trunk": phone_trunk,
+        "dial_countries": ("US", "GB"), "dial_ringing_timeout": 2})
 
 
 @pytest.fixture

@@ -71,19 +71,30 @@ def is_visitor(participant: rtc.RemoteParticipant) -> bool:
 
 
 async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemoteParticipant:
+    """The visitor, once in the call: a dialled phone joins the room while it still rings,
+    and is talked to only once answered (LiveKit SIP's `active`), or the first words would
+    be spoken to a ringing phone."""
     arrived: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
 
-    def on_connected(participant: rtc.RemoteParticipant) -> None:
-        if is_visitor(participant) and not arrived.done():
+    def consider(participant: rtc.RemoteParticipant) -> None:
+        if is_visitor(participant) and not arrived.done() \
+                and attributes.answered(participant.kind, participant.attributes):
             arrived.set_result(participant)
 
-    room.on("participant_connected", on_connected)
+    def on_attributes_changed(_changed: dict[str, str],
+                              participant: rtc.Participant) -> None:
+        if isinstance(participant, rtc.RemoteParticipant):
+            consider(participant)
+
+    room.on("participant_connected", consider)
+    room.on("participant_attributes_changed", on_attributes_changed)
     try:
         for participant in room.remote_participants.values():
-            on_connected(participant)
+            consider(participant)
         return await asyncio.wait_for(arrived, patience)
     finally:
-        room.off("participant_connected", on_connected)
+        room.off("participant_connected", consider)
+        room.off("participant_attributes_changed", on_attributes_changed)
 
 
 class Call:

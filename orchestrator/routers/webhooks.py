@@ -91,6 +91,12 @@ async def _handle(services: Services, event: webhook.WebhookEvent) -> Outcome:
     if record is None:
         return Outcome.IGNORED
     participant = event.participant
+    if is_visitor(participant) and not attributes.answered(participant.kind,
+                                                           participant.attributes):
+        # A dialled phone joins while it rings and leaves again when nobody answers: it is in
+        # the call only once answered, which LiveKit sends no webhook for. The dial-out records
+        # the answer, and the worker sees it in the room.
+        return Outcome.IGNORED
     if event.event == "participant_joined" and is_visitor(participant):
         await _append(services, record, calls.visitor_joined(
             _channel_of(participant), participant.identity, participant.sid))

@@ -103,3 +103,39 @@ def test_the_server_refuses_to_start_with_dev_secrets_in_production_and_does_not
     assert result.returncode == 2
     assert "refusing to start with BATON_ENV=production" in result.stderr
     assert "dev-api-key" not in result.stderr
+
+
+def test_dial_out_is_off_unless_a_trunk_and_countries_are_set() -> None:
+    settings = Settings(env="development")
+
+    assert (settings.sip_outbound_trunk, settings.dial_countries) == (None, ())
+
+
+def test_dial_out_settings_are_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATON_ENV", "development")
+    monkeypatch.setenv("BATON_SIP_OUTBOUND_TRUNK", "ST_abc123")
+    monkeypatch.setenv("BATON_DIAL_COUNTRIES", "us, gb")
+    monkeypatch.setenv("BATON_DIAL_CONVERSATION_WINDOW", "600")
+
+    settings = Settings.from_env()
+
+    assert settings.sip_outbound_trunk == "ST_abc123"
+    assert settings.dial_countries == ("US", "GB")
+    assert settings.dial_conversation_window == timedelta(minutes=10)
+    assert Settings(**settings.environment()) == settings
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("BATON_DIAL_COUNTRIES", "US,XX"),
+    ("BATON_DIAL_COUNTRIES", "USA"),
+    ("BATON_DIAL_WINDOW", "0"),
+    ("BATON_DIAL_ATTEMPTS_PER_CONVERSATION", "0"),
+])
+def test_bad_dial_out_settings_are_refused(monkeypatch: pytest.MonkeyPatch, name: str,
+                                           value: str) -> None:
+    monkeypatch.setenv("BATON_ENV", "development")
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError):
+        Settings.from_env()
