@@ -13,6 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from conversation import ConversationStore, HandoffEvent, MessageEvent, Role, StoredEvent
+from deploy.human import HumanAgent
 from deploy.processes import RedisServer
 from deploy.visitor import Visitor
 from devserver.process import DevServer
@@ -20,7 +21,6 @@ from orchestrator.humans import HumanAccount, hash_password
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, post_message
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
-from tests.worker.desk import HumanAgent
 from tests.worker.test_call import WAIT, switch_to_voice, within
 
 PASSWORD = "dana-test-password-1"

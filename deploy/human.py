@@ -1,5 +1,6 @@
-"""A human agent as the tests drive one: signs in over HTTP, keeps the dashboard's queue
-stream open (which keeps them online), and joins a room the way the dashboard does."""
+"""A scripted human agent, as the tests and `bench.handoff` drive one: signs in over HTTP, keeps
+the dashboard's queue stream open (which keeps them online), and joins a room the way the
+dashboard does: listening only in consult, publishing once the agent grants the microphone."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class HumanAgent:
         self._changed = asyncio.Event()
         self._stream: asyncio.Task[None] | None = None
         self.ears = Visitor(auto_subscribe=False)
+        self._joined = False
 
     @property
     def auth(self) -> dict[str, str]:
@@ -87,6 +89,7 @@ class HumanAgent:
 
         room.on("track_published", published)
         await self.ears.join(session["url"], session["token"], publish=False)
+        self._joined = True
         for participant in room.remote_participants.values():
             for publication in participant.track_publications.values():
                 published(publication, participant)
@@ -113,10 +116,20 @@ class HumanAgent:
                 publication.set_subscribed(True)
         room.on("track_published", lambda publication, _p: publication.set_subscribed(True))
 
+    def reset(self) -> None:
+        """Ready for the next handoff: its updates and a fresh connection to its room."""
+        self.updates.clear()
+        self.ears = Visitor(auto_subscribe=False)
+        self._joined = False
+
+    async def leave_room(self) -> None:
+        if self._joined:
+            self._joined = False
+            await self.ears.leave()
+
     async def off_duty(self) -> None:
         if self._stream is not None:
             self._stream.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._stream
-        with contextlib.suppress(Exception):
-            await self.ears.leave()
+        await self.leave_room()
