@@ -192,7 +192,7 @@ class HumanSession(BaseModel):
 
 
 class ReportResolution(_Request):
-    resolved: bool = Field(description="Whether the visitor's issue was resolved")
+    resolved: bool = Field(strict=True, description="Whether the visitor's issue was resolved")
 
 
 class ReportCsat(_Request):
