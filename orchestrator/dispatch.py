@@ -19,11 +19,11 @@ from datetime import timedelta
 from enum import StrEnum
 from types import TracebackType
 
-import redis.asyncio as aioredis
 from livekit.protocol import agent, agent_dispatch, models
 
 from conversation import StoreUnavailable, attributes
 from conversation.errors import redis_errors
+from conversation.redisclient import RedisClient
 from orchestrator.errors import DispatchBusy, LiveKitUnavailable
 from orchestrator.livekit import LiveKit
 from orchestrator.timing import waited, waiting
@@ -103,7 +103,7 @@ class Dispatcher:
     a second replica never sees the room unlocked while the first is still deciding.
     """
 
-    def __init__(self, livekit: LiveKit, redis: aioredis.Redis, agent_name: str, *,
+    def __init__(self, livekit: LiveKit, redis: RedisClient, agent_name: str, *,
                  livekit_timeout: float, grace: timedelta = timedelta(seconds=5)) -> None:
         self.livekit = livekit
         self.redis = redis

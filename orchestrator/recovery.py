@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from conversation import IN_CALL, BatonError, Conversation, ConversationNotFound, attributes, calls
 from conversation.errors import redis_errors
@@ -123,7 +123,7 @@ async def watch_waiting_calls(services: Services) -> None:
                 while True:
                     registered_at = await _announced(services, announcements, interval)
                     await _checked(services, registered_at)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.warning("worker registrations not followed (%s); checking on the interval",
                         type(exc).__name__)
             await asyncio.sleep(interval)

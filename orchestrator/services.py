@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
 from livekit import api
 
 from conversation import ConversationStore
+from conversation.redisclient import RedisClient
 from orchestrator.dispatch import Dispatcher
 from orchestrator.livekit import LiveKit
 from orchestrator.metrics import Metrics
@@ -26,7 +26,7 @@ STREAM_CHECK_WAIT = 5.0
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    redis: aioredis.Redis
+    redis: RedisClient
     store: ConversationStore
     livekit: LiveKit
     dispatcher: Dispatcher

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 
-import redis.asyncio as aioredis
 from livekit import rtc
 from livekit.agents import (
     AgentSession,
@@ -28,6 +27,7 @@ from conversation import (
     validate_conversation_id,
 )
 from conversation.history import HistoryBudget
+from conversation.redisclient import RedisClient
 from conversation.restore import load_chat_context
 from worker import metrics
 from worker.agent import BatonAgent, plan_opening
@@ -85,7 +85,7 @@ async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemotePartici
 class Call:
     """The state of one call that outlives the entrypoint: the visitor and the write-back."""
 
-    def __init__(self, ctx: JobContext, store: ConversationStore, redis: aioredis.Redis,
+    def __init__(self, ctx: JobContext, store: ConversationStore, redis: RedisClient,
                  conversation_id: str, settings: WorkerSettings) -> None:
         self.ctx = ctx
         self.redis = redis

@@ -6,7 +6,7 @@ import asyncio
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from conversation import BatonError
 from orchestrator.deps import ServicesDep
@@ -62,7 +62,7 @@ async def check_dependencies(services: ServicesDep) -> tuple[bool, bool]:
 async def _redis_up(services: ServicesDep) -> bool:
     try:
         return bool(await asyncio.wait_for(services.redis.ping(), PROBE_TIMEOUT))
-    except (RedisError, OSError, TimeoutError):
+    except (RedisError, RedisClusterException, OSError, TimeoutError):
         return False
 
 
