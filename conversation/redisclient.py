@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
+from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.typing import EncodableT
@@ -52,6 +53,22 @@ def connection_options(client: RedisClient) -> dict[str, Any]:
     if isinstance(client, RedisCluster):
         return dict(client.get_connection_kwargs())
     return dict(client.connection_pool.connection_kwargs)
+
+
+@contextlib.asynccontextmanager
+async def subscribed(client: RedisClient, channel: str) -> AsyncIterator[PubSub]:
+    """A subscription to `channel`, subscribe confirmations left out of its messages.
+
+    A cluster client's pub/sub connects to the node that holds the channel's slot (PUBLISH
+    reaches every node of a cluster), and looks it up in a slot table that only a command
+    fills: a client that has sent none yet fails with a KeyError. So the client learns the
+    slots first.
+    """
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+    async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
+        await pubsub.subscribe(channel)
+        yield pubsub
 
 
 class WaitingRedisCluster(RedisCluster):

@@ -21,6 +21,7 @@ from redis.exceptions import RedisClusterException, RedisError
 
 from conversation import IN_CALL, BatonError, Conversation, ConversationNotFound, attributes, calls
 from conversation.errors import redis_errors
+from conversation.redisclient import subscribed
 from orchestrator.dispatch import Presence
 from orchestrator.services import Services
 from orchestrator.waiting import decoded, now_ms
@@ -118,8 +119,8 @@ async def watch_waiting_calls(services: Services) -> None:
     interval = services.settings.waiting_check_interval
     while True:
         try:
-            async with services.redis.pubsub(ignore_subscribe_messages=True) as announcements:
-                await announcements.subscribe(attributes.WORKER_REGISTERED_CHANNEL)
+            async with subscribed(services.redis,
+                                  attributes.WORKER_REGISTERED_CHANNEL) as announcements:
                 while True:
                     registered_at = await _announced(services, announcements, interval)
                     await _checked(services, registered_at)

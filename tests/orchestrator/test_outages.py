@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 from pydantic import SecretStr
 
-from deploy.processes import RedisServer, free_port
+from deploy.processes import free_port
 from orchestrator.settings import Settings
-from tests.conftest import OrchestratorClientFactory
+from tests.conftest import LogRedis, OrchestratorClientFactory
 from tests.orchestrator.support import (
     AUTH,
     create_conversation,
@@ -17,14 +18,15 @@ from tests.orchestrator.support import (
 )
 
 
+@pytest.mark.server_and_cluster
 async def test_redis_down_gives_503_for_every_write_and_loses_nothing(
         orchestrator_client_factory: OrchestratorClientFactory,
-        orchestrator_settings: Settings, own_redis_server: RedisServer) -> None:
-    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+        orchestrator_settings: Settings, own_redis: LogRedis) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis.url})
     async with orchestrator_client_factory(settings) as client:
         conversation_id = await create_conversation(client)
         await post_message(client, conversation_id, "before the outage")
-        own_redis_server.stop()
+        own_redis.stop()
 
         attempts = [
             await client.post(f"/v1/conversations/{conversation_id}/messages",
@@ -36,18 +38,19 @@ async def test_redis_down_gives_503_for_every_write_and_loses_nothing(
 
         assert [r.status_code for r in attempts] == [503] * 4
         assert {r.json()["message"] for r in attempts} == {"Redis unavailable"}
-        own_redis_server.start()
+        own_redis.start()
         assert [e["text"] for e in await events(client, conversation_id)] == ["before the outage"]
         record = (await client.get(f"/v1/conversations/{conversation_id}", headers=AUTH)).json()
         assert record["status"] == "chat"
 
 
+@pytest.mark.server_and_cluster
 async def test_readiness_fails_and_names_redis_when_it_is_down(
         orchestrator_client_factory: OrchestratorClientFactory,
-        orchestrator_settings: Settings, own_redis_server: RedisServer) -> None:
-    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+        orchestrator_settings: Settings, own_redis: LogRedis) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis.url})
     async with orchestrator_client_factory(settings) as client:
-        own_redis_server.stop()
+        own_redis.stop()
 
         response = await client.get("/readyz")
         scraped = (await client.get("/metrics")).text
