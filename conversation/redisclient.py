@@ -55,6 +55,16 @@ def connection_options(client: RedisClient) -> dict[str, Any]:
     return dict(client.connection_pool.connection_kwargs)
 
 
+async def serving(client: RedisClient) -> bool:
+    """Whether the client's Redis takes commands: it answers PING, and a cluster's node sees
+    the cluster whole. A cluster that lost a primary refuses every key (CLUSTERDOWN) while
+    its nodes still answer PING."""
+    if isinstance(client, RedisCluster):
+        info = await client.cluster_info()
+        return bool(info.get("cluster_state") == "ok")
+    return bool(await client.ping())
+
+
 @contextlib.asynccontextmanager
 async def subscribed(client: RedisClient, channel: str) -> AsyncIterator[PubSub]:
     """A subscription to `channel`, subscribe confirmations left out of its messages.

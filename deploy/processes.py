@@ -109,8 +109,10 @@ class RedisServer(ServerProcess):
         self.port = port or free_port()
         directory.mkdir(parents=True, exist_ok=True)
         # The cluster bus defaults to port + 10000, which is past 65535 for a high free port.
+        # A node silent for 3 s fails (the default is 15 s), so a lost node shows at once.
         node = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                "--cluster-port", str(free_port())] if cluster else []
+                "--cluster-port", str(free_port()), "--cluster-node-timeout", "3000",
+                ] if cluster else []
         self._process = ManagedProcess("redis", [
             binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
             "--save", "", "--appendonly", "yes" if appendonly else "no",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from pydantic import SecretStr
 
-from deploy.processes import free_port
+from deploy.processes import RedisClusterNodes, free_port
 from orchestrator.settings import Settings
 from tests.conftest import LogRedis, OrchestratorClientFactory
 from tests.orchestrator.support import (
     AUTH,
+    WAIT,
     create_conversation,
     events,
     metric_sample,
@@ -59,6 +62,28 @@ async def test_readiness_fails_and_names_redis_when_it_is_down(
     assert response.json() == {"ready": False, "redis": "down", "livekit": "ok",
                                "message": "Redis unavailable"}
     assert metric_sample(scraped, 'baton_dependency_up{dependency="redis"}') == 0
+
+
+@pytest.mark.parametrize("redis_kind", ["cluster"], indirect=True)
+async def test_readiness_fails_when_the_cluster_has_lost_a_primary(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings, own_redis: LogRedis) -> None:
+    """Regression: readiness asked one node for PING, which a cluster without one of its
+    primaries still answers while it refuses every key."""
+    assert isinstance(own_redis, RedisClusterNodes)
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis.url})
+    async with orchestrator_client_factory(settings) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        own_redis.nodes[-1].stop()
+
+        # The other nodes declare the cluster down after the node timeout.
+        async with asyncio.timeout(WAIT):
+            while (response := await client.get("/readyz")).status_code == 200:  # noqa: ASYNC110
+                await asyncio.sleep(0.2)
+        write = await client.post("/v1/conversations", json={}, headers=AUTH)
+
+    assert response.status_code == 503 and response.json()["redis"] == "down"
+    assert (write.status_code, write.json()["message"]) == (503, "Redis unavailable")
 
 
 async def test_a_replica_stays_ready_when_livekit_is_down_and_reports_it(
