@@ -29,6 +29,7 @@ from conversation import (
 from conversation.history import HistoryBudget
 from conversation.redisclient import RedisClient
 from conversation.restore import load_chat_context
+from conversation.tracing import from_dispatch, new_trace_id
 from worker import metrics
 from worker.agent import BatonAgent, plan_opening
 from worker.backends import load_backend
@@ -148,7 +149,10 @@ async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
     settings = current_settings()
     room_name = ctx.job.room.name
-    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
+    # The trace id of the switch that dispatched the job, when a request did; one of its own
+    # for a job dispatched by the orchestrator's checks or by LiveKit's dispatch rule.
+    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id,
+                              "trace_id": from_dispatch(ctx.job.metadata) or new_trace_id()}
     try:
         conversation_id = validate_conversation_id(room_name)
     except InvalidInput:
