@@ -32,8 +32,9 @@ _conversation_id: ContextVar[str | None] = ContextVar("baton_conversation_id", d
 _CONVERSATION_PATH = re.compile(r"/v1/conversations/([^/]+)")
 # Scraped and probed every few seconds: their lines would drown the rest.
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime"}
+# What every LogRecord carries, and uvicorn's copy of its message with terminal colours.
+_LEFT_OUT = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "color_message"}
 
 log = logging.getLogger("orchestrator.requests")
 
@@ -55,7 +56,7 @@ class JsonLines(logging.Formatter):
             "message": record.getMessage(),
         }
         entry |= {name: value for name, value in record.__dict__.items()
-                  if name not in _STANDARD and not name.startswith("_")}
+                  if name not in _LEFT_OUT and not name.startswith("_")}
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -88,6 +89,8 @@ def configure_logging(level: int = logging.INFO) -> None:
     root = logging.getLogger()
     root.handlers[:] = [json_handler()]
     root.setLevel(level)
+    # Warnings would go to stderr as plain text.
+    logging.captureWarnings(True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers.clear()

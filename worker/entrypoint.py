@@ -46,7 +46,9 @@ RECENT_EVENTS = 64
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
-    here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
+    here (the VAD, the model clients and their TLS contexts) is off the first words' path.
+    A job process's warnings go to the log as its records do, not to stderr as text."""
+    logging.captureWarnings(True)
     proc.userdata["models"] = session_models(current_settings(), silero.VAD.load())
 
 
