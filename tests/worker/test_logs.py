@@ -6,20 +6,23 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from conversation.tracing import is_trace_id
 from deploy.processes import RedisServer
 from deploy.visitor import Visitor
+from devserver.process import DevServer
 from modelserver import DEFAULT_TRANSCRIPT
 from orchestrator.logs import TRACE_HEADER
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
-from tests.worker.conftest import WorkerProcess
+from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
 from tests.worker.test_call import WAIT, logged_until_visitor_left, within
 
 PHONE = "+447700900123"
@@ -55,11 +58,22 @@ def wait_for_job_end(worker: WorkerProcess, conversation_id: str) -> None:
     raise AssertionError(f"the job of {conversation_id} did not end within {WAIT:.0f}s")
 
 
+@pytest.fixture
+def own_worker(tmp_path: Path, devserver: DevServer, redis_server: RedisServer,
+               model_server_process: str) -> Iterator[WorkerProcess]:
+    """A worker of this test alone, so its log holds this run and nothing else."""
+    worker = start_worker(tmp_path, worker_environment(
+        devserver, redis_server.url, model_server_process,
+        f"baton-voice-{uuid.uuid4().hex[:8]}"))
+    yield worker
+    worker.process.stop()
+
+
 async def test_both_services_log_json_lines_with_ids_and_never_what_was_said_typed_or_a_number(
         orchestrator_process: Callable[..., str], orchestrator_settings: Settings,
-        voice_worker: WorkerProcess, redis_server: RedisServer, tmp_path: Path) -> None:
+        own_worker: WorkerProcess, redis_server: RedisServer, tmp_path: Path) -> None:
     url = orchestrator_process(orchestrator_settings.model_copy(
-        update={"agent_name": voice_worker.agent_name}))
+        update={"agent_name": own_worker.agent_name}))
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         conversation_id = await create_conversation(client)
         await post_message(client, conversation_id, TYPED_IN_CHAT)
@@ -77,13 +91,13 @@ async def test_both_services_log_json_lines_with_ids_and_never_what_was_said_typ
         await within(visitor.agent_spoke_since(mark), visitor, "the answer to the typed text")
         await visitor.leave()
         await asyncio.wait_for(logged_until_visitor_left(redis_server.url, conversation_id), WAIT)
-        await asyncio.to_thread(wait_for_job_end, voice_worker, conversation_id)
+        await asyncio.to_thread(wait_for_job_end, own_worker, conversation_id)
         logged = [e.get("text", "") for e in await events(client, conversation_id)]
 
     # Everything that must stay out of the logs did reach the conversation.
     assert {TYPED_IN_CHAT, SPOKEN, TYPED_IN_CALL} <= set(logged)
     orchestrator = json_lines(tmp_path / "orchestrator-0.log")
-    worker = json_lines(voice_worker.log_path)
+    worker = json_lines(own_worker.log_path)
     requests = [line for line in orchestrator if line["logger"] == "orchestrator.requests"]
     assert {line["path"] for line in requests} >= {
         f"/v1/conversations/{conversation_id}/messages",
