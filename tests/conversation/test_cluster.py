@@ -113,7 +113,7 @@ async def test_without_a_wait_a_node_out_of_connections_fails_the_command(
 async def test_a_caller_that_waits_past_the_timeout_finds_the_store_unavailable(
         cluster_settings: StoreSettings) -> None:
     bounded = cluster_settings.redis_client(max_connections=1, waiting_timeout=0.1)
-    holding = asyncio.ensure_future(bounded.xread({"idle{held}": "0-0"}, block=2000))
+    holding = asyncio.ensure_future(bounded.xread({"idle{held}": "0-0"}, block=500))
     await asyncio.sleep(0)  # let the first read take the one connection
 
     with pytest.raises(StoreUnavailable), redis_errors():
