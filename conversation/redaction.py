@@ -14,9 +14,12 @@ _PHONE = re.compile(r"(?<![\d+])\+\d(?:[ .\-]?\d){7,14}(?!\d)")
 # counts in messages stay readable.
 _CARD = re.compile(r"(?<!\d)\d(?:[ \-]?\d){12,18}(?!\d)")
 
-# What every LogRecord carries; anything else on a record came from `extra=`.
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+RECORD_FIELDS = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
     "message", "asctime"}
+"""What every LogRecord carries; anything else on a record came from `extra=`."""
+
+# Validated identifiers, never free text; a numeric conversation id must stay readable.
+_IDS = frozenset({"conversation_id", "job_id", "trace_id"})
 
 
 def redact(text: str) -> str:
@@ -46,7 +49,7 @@ class RedactNumbers(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         for name, value in list(record.__dict__.items()):
-            if name not in _STANDARD and isinstance(value, str):
+            if name not in RECORD_FIELDS and name not in _IDS and isinstance(value, str):
                 setattr(record, name, redact(value))
         if record.exc_info:
             # Formatted once here, so every formatter prints the masked text.

@@ -21,7 +21,7 @@ from typing import IO, Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from conversation import InvalidInput, validate_conversation_id
-from conversation.redaction import RedactNumbers
+from conversation.redaction import RECORD_FIELDS, RedactNumbers
 from conversation.tracing import from_traceparent, new_trace_id
 
 TRACE_HEADER = "X-Trace-Id"
@@ -32,9 +32,8 @@ _conversation_id: ContextVar[str | None] = ContextVar("baton_conversation_id", d
 _CONVERSATION_PATH = re.compile(r"/v1/conversations/([^/]+)")
 # Scraped and probed every few seconds: their lines would drown the rest.
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
-# What every LogRecord carries, and uvicorn's copy of its message with terminal colours.
-_LEFT_OUT = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
-    "message", "asctime", "color_message"}
+# Besides the record's own fields, uvicorn's copy of its message with terminal colours.
+_LEFT_OUT = RECORD_FIELDS | {"color_message"}
 
 log = logging.getLogger("orchestrator.requests")
 

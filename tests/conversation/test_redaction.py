@@ -56,3 +56,14 @@ def test_a_records_message_arguments_extra_fields_and_traceback_are_masked(
     assert "4111" not in text and "7700900123" not in text and "2025550143" not in text
     assert f"dialling {PHONE_MASK} failed from {PHONE_MASK}" in text
     assert f"ValueError: bad card {CARD_MASK}" in text
+
+
+def test_the_ids_a_record_carries_are_left_alone(
+        logged: tuple[logging.Logger, io.StringIO]) -> None:
+    logger, stream = logged
+    logger.handlers[0].setFormatter(logging.Formatter("%(conversation_id)s %(where)s"))
+
+    logger.warning("job ended", extra={"conversation_id": "4111111111111111",
+                                       "where": "4111111111111111"})
+
+    assert stream.getvalue().strip() == f"4111111111111111 {CARD_MASK}"
