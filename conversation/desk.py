@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, cast
 
-import redis.asyncio as aioredis
-
 from conversation.errors import redis_errors
 from conversation.events import HandoffState
+from conversation.redisclient import RedisClient
 
 ONLINE = "baton:desk:online"
 """Sorted set: username -> epoch ms last seen."""
@@ -55,7 +54,7 @@ class Update:
 
 
 class Desk:
-    def __init__(self, redis: aioredis.Redis, *,
+    def __init__(self, redis: RedisClient, *,
                  presence: timedelta = timedelta(seconds=30)) -> None:
         self.redis = redis
         self.presence = presence
@@ -86,7 +85,11 @@ class Desk:
             online = [_text(u) for u in members]
             if not online:
                 return []
-            taken = await self.redis.mget([_taken(u) for u in online])
+            # One GET per human, pipelined: their keys live in different cluster slots.
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for user in online:
+                    pipe.get(_taken(user))
+                taken = await pipe.execute()
             ended = await self.redis.zmscore(LAST_CALL, online)
         free = [(score or 0.0, user) for user, flag, score in zip(online, taken, ended,
                                                                   strict=True) if flag is None]

@@ -5,8 +5,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from redis.exceptions import ClusterDownError, RedisClusterException, SlotNotCoveredError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+_UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class BatonError(Exception):
@@ -50,8 +53,19 @@ class StoreUnavailable(BatonError):
 
 @contextlib.contextmanager
 def redis_errors() -> Iterator[None]:
-    """Report Redis being unreachable as the one retryable StoreUnavailable, whoever calls it."""
+    """Report Redis being unreachable as the one retryable StoreUnavailable, whoever calls it.
+
+    A Redis Cluster is unreachable too when it is down (a primary lost with no replica to take
+    its slots) or when the client cannot reach any node to learn where the slots are; the
+    cluster client reports the latter as a plain RedisClusterException caused by the
+    connection error, unlike its refusals of a command, which are errors of the caller.
+    """
     try:
         yield
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+    except (*_UNREACHABLE, ClusterDownError, SlotNotCoveredError) as exc:
         raise StoreUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
+    except RedisClusterException as exc:
+        if isinstance(exc.__cause__, _UNREACHABLE):
+            raise StoreUnavailable(
+                f"Redis is unreachable: {type(exc.__cause__).__name__}") from exc
+        raise

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import redis.asyncio as aioredis
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings
 
+from conversation.redisclient import RedisClient, open_client
 from conversation.store import ConversationStore
 
 
@@ -22,6 +22,10 @@ class StoreSettings(BaseSettings):
     retention or length bound set for one is the one the other writes with."""
 
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=env("REDIS_URL"))
+    redis_cluster: bool = Field(False, validation_alias=env("BATON_REDIS_CLUSTER"),
+                                description="REDIS_URL is a node of a Redis Cluster (or a "
+                                            "managed cluster's configuration endpoint): each "
+                                            "key goes to the node that holds its slot")
     retention: timedelta = Field(timedelta(days=30), validation_alias=env("BATON_RETENTION"),
                                  description="Seconds a conversation is kept after its last "
                                              "activity")
@@ -35,18 +39,15 @@ class StoreSettings(BaseSettings):
         return seconds(value)
 
     def redis_client(self, *, max_connections: int | None = None,
-                     waiting_timeout: float | None = None, **options: Any) -> aioredis.Redis:
-        """A client of the log's Redis. With `waiting_timeout`, a caller that finds all
-        `max_connections` busy waits that long for one, instead of failing at once."""
-        if waiting_timeout is None:
-            return aioredis.Redis.from_url(self.redis_url, max_connections=max_connections,
-                                           **options)
-        pool = aioredis.BlockingConnectionPool.from_url(
-            self.redis_url, max_connections=max_connections or 100, timeout=waiting_timeout,
-            **options)
-        return aioredis.Redis.from_pool(pool)
+                     waiting_timeout: float | None = None, **options: Any) -> RedisClient:
+        """A client of the log's Redis, one server or a cluster as configured. With
+        `waiting_timeout`, a caller that finds all `max_connections` busy waits that long for
+        one, instead of failing at once."""
+        return open_client(self.redis_url, cluster=self.redis_cluster,
+                           max_connections=max_connections, waiting_timeout=waiting_timeout,
+                           **options)
 
-    def store(self, redis: aioredis.Redis) -> ConversationStore:
+    def store(self, redis: RedisClient) -> ConversationStore:
         return ConversationStore(redis, retention=self.retention, max_events=self.max_events)
 
 

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-import redis.asyncio as aioredis
 from redis._defaults import DEFAULT_SOCKET_TIMEOUT
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
@@ -18,6 +17,7 @@ from conversation.errors import ConversationExists, ConversationNotFound, redis_
 from conversation.events import EVENT_LIST_ADAPTER, Event, StoredEvent, VerificationEvent
 from conversation.ids import validate_conversation_id, validate_stream_id
 from conversation.record import SCHEMA_VERSION, Conversation, Status, VerifiedIdentity
+from conversation.redisclient import RedisClient, connection_options
 from conversation.toolcache import cache_field, canonical_arguments
 
 # Every script checks the record first, so a write to an unknown conversation changes nothing.
@@ -200,7 +200,7 @@ def _iso(moment: datetime) -> str:
 class ConversationStore:
     """Reads and writes conversations; every write is atomic and refreshes retention."""
 
-    def __init__(self, redis: aioredis.Redis, *, retention: timedelta = timedelta(days=30),
+    def __init__(self, redis: RedisClient, *, retention: timedelta = timedelta(days=30),
                  max_events: int = 10_000) -> None:
         if max_events < 1:
             raise ValueError("max_events must be positive")
@@ -338,8 +338,7 @@ class ConversationStore:
     def _longest_block(self) -> timedelta:
         """A blocking read must end before the client's read timeout, or redis-py reports an
         idle stream as an unreachable server."""
-        timeout = self.redis.connection_pool.connection_kwargs.get(
-            "socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+        timeout = connection_options(self.redis).get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
         if timeout is None:
             return timedelta.max
         return timedelta(seconds=float(timeout) * 0.8)

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
+from orchestrator.logs import RequestLogMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
 from orchestrator.recovery import watch_waiting_calls
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(phone.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
-    # Outermost first: timing covers everything, including reading the body.
+    # Innermost first: timing covers everything, including reading the body, and every
+    # request's log line and trace id cover timing.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     return app

@@ -16,10 +16,9 @@ from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
-import redis.asyncio as aioredis
-
 from conversation import StoreUnavailable
 from conversation.errors import redis_errors
+from conversation.redisclient import RedisClient
 from orchestrator.errors import CallInProgress, TooManyDialAttempts
 from orchestrator.timing import waited
 
@@ -80,7 +79,7 @@ class Attempt:
 class DialGuard:
     """The limits of one deployment; every replica builds the same from the same settings."""
 
-    def __init__(self, redis: aioredis.Redis, *, per_conversation: int,
+    def __init__(self, redis: RedisClient, *, per_conversation: int,
                  conversation_window: timedelta, per_window: int,
                  fleet_window: timedelta) -> None:
         self.redis = redis

@@ -19,13 +19,15 @@ from datetime import timedelta
 from enum import StrEnum
 from types import TracebackType
 
-import redis.asyncio as aioredis
 from livekit.protocol import agent, agent_dispatch, models
 
 from conversation import StoreUnavailable, attributes
 from conversation.errors import redis_errors
+from conversation.redisclient import RedisClient
+from conversation.tracing import TRACE_ID_KEY
 from orchestrator.errors import DispatchBusy, LiveKitUnavailable
 from orchestrator.livekit import LiveKit
+from orchestrator.logs import current_trace_id
 from orchestrator.timing import waited, waiting
 
 _RELEASE = """
@@ -103,7 +105,7 @@ class Dispatcher:
     a second replica never sees the room unlocked while the first is still deciding.
     """
 
-    def __init__(self, livekit: LiveKit, redis: aioredis.Redis, agent_name: str, *,
+    def __init__(self, livekit: LiveKit, redis: RedisClient, agent_name: str, *,
                  livekit_timeout: float, grace: timedelta = timedelta(seconds=5)) -> None:
         self.livekit = livekit
         self.redis = redis
@@ -206,4 +208,9 @@ class _RoomLock:
 
 
 def _metadata(conversation_id: str) -> str:
-    return json.dumps({"conversation_id": conversation_id})
+    """What the job reads: its conversation and the trace id of the request that dispatched
+    it, so the worker's log lines about the call carry the switch's trace id."""
+    fields = {"conversation_id": conversation_id}
+    if trace_id := current_trace_id():
+        fields[TRACE_ID_KEY] = trace_id
+    return json.dumps(fields)

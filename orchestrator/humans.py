@@ -17,10 +17,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import redis.asyncio as aioredis
 from pydantic import BaseModel, ConfigDict, Field
 
 from conversation.errors import redis_errors
+from conversation.redisclient import RedisClient
 from orchestrator.errors import TooManySignIns
 
 SESSION_PREFIX = "hs_"
@@ -67,7 +67,7 @@ class Session:
 class Humans:
     """Signs humans in and out and recognises their sessions."""
 
-    def __init__(self, accounts: tuple[HumanAccount, ...], redis: aioredis.Redis, *,
+    def __init__(self, accounts: tuple[HumanAccount, ...], redis: RedisClient, *,
                  session_ttl: timedelta, attempts: int, attempt_window: timedelta) -> None:
         self.accounts = {account.username: account for account in accounts}
         self.redis = redis

@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 
 from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from conversation import IN_CALL, BatonError, Conversation, ConversationNotFound, attributes, calls
 from conversation.errors import redis_errors
+from conversation.redisclient import subscribed
 from orchestrator.dispatch import Presence
 from orchestrator.services import Services
 from orchestrator.waiting import decoded, now_ms
@@ -118,12 +119,12 @@ async def watch_waiting_calls(services: Services) -> None:
     interval = services.settings.waiting_check_interval
     while True:
         try:
-            async with services.redis.pubsub(ignore_subscribe_messages=True) as announcements:
-                await announcements.subscribe(attributes.WORKER_REGISTERED_CHANNEL)
+            async with subscribed(services.redis,
+                                  attributes.WORKER_REGISTERED_CHANNEL) as announcements:
                 while True:
                     registered_at = await _announced(services, announcements, interval)
                     await _checked(services, registered_at)
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             log.warning("worker registrations not followed (%s); checking on the interval",
                         type(exc).__name__)
             await asyncio.sleep(interval)

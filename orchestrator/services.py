@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-import redis.asyncio as aioredis
 from livekit import api
 
 from conversation import ConversationStore
 from conversation.desk import Desk
 from conversation.handoffs import HandoffStore
+from conversation.redisclient import RedisClient
 from orchestrator.dialguard import DialGuard
 from orchestrator.dispatch import Dispatcher
 from orchestrator.humans import Humans
@@ -32,7 +32,7 @@ STREAM_CHECK_WAIT = 5.0
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
-    redis: aioredis.Redis
+    redis: RedisClient
     store: ConversationStore
     livekit: LiveKit
     dispatcher: Dispatcher

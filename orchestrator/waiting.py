@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-import redis.asyncio as aioredis
-
 from conversation.errors import redis_errors
+from conversation.redisclient import RedisClient
 
 KEY = "baton:waiting-calls"
 """Hash: conversation id -> epoch ms since which a visitor has waited with no agent (0 while
@@ -30,7 +29,7 @@ return since
 class WaitingCalls:
     """The registry of calls whose agent is not (yet) in the room, shared by all replicas."""
 
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: RedisClient) -> None:
         self.redis = redis
         self._start = redis.register_script(_START)
 

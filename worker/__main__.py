@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import tempfile
@@ -25,6 +26,8 @@ def share_metrics_across_processes(settings: WorkerSettings) -> None:
 
 
 def main() -> None:
+    # Through the framework's JSON handler rather than to stderr as plain text.
+    logging.captureWarnings(True)
     wants_help = bool({"--help", "-h"} & set(sys.argv[1:]))
     try:
         settings = current_settings()

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import time
 
-import redis.asyncio as aioredis
 from livekit import rtc
 from livekit.agents import (
     AgentSession,
@@ -28,7 +27,9 @@ from conversation import (
     validate_conversation_id,
 )
 from conversation.history import HistoryBudget
+from conversation.redisclient import RedisClient
 from conversation.restore import load_chat_context
+from conversation.tracing import from_dispatch, new_trace_id
 from worker import metrics
 from worker.agent import BatonAgent, plan_opening, text_typed
 from worker.backends import load_backend
@@ -46,7 +47,9 @@ RECENT_EVENTS = 64
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
-    here (the VAD, the model clients and their TLS contexts) is off the first words' path."""
+    here (the VAD, the model clients and their TLS contexts) is off the first words' path.
+    A job process's warnings go to the log as its records do, not to stderr as text."""
+    logging.captureWarnings(True)
     settings = current_settings()
     voice_activity = silero.VAD.load()
     proc.userdata["models"] = session_models(settings, voice_activity)
@@ -100,7 +103,7 @@ async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemotePartici
 class Call:
     """The state of one call that outlives the entrypoint: the visitor and the write-back."""
 
-    def __init__(self, ctx: JobContext, store: ConversationStore, redis: aioredis.Redis,
+    def __init__(self, ctx: JobContext, store: ConversationStore, redis: RedisClient,
                  conversation_id: str, settings: WorkerSettings,
                  handoff_models: HandoffModels) -> None:
         self.ctx = ctx
@@ -166,7 +169,10 @@ async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
     settings = current_settings()
     room_name = ctx.job.room.name
-    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
+    # The trace id of the switch that dispatched the job, when a request did; one of its own
+    # for a job dispatched by the orchestrator's checks or by LiveKit's dispatch rule.
+    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id,
+                              "trace_id": from_dispatch(ctx.job.metadata) or new_trace_id()}
     try:
         conversation_id = validate_conversation_id(room_name)
     except InvalidInput:

@@ -10,7 +10,7 @@ from typing import Any
 
 from livekit.agents import AgentServer, JobExecutorType
 
-from conversation import StoreUnavailable, attributes
+from conversation import StoreUnavailable, attributes, redaction
 from conversation.errors import redis_errors
 from worker import metrics
 from worker.entrypoint import entrypoint, setup_process
@@ -35,6 +35,18 @@ def calls_load(max_jobs: int, agent_name: str) -> Callable[[AgentServer], float]
     return load
 
 
+class BatonAgentServer(ReadyAgentServer):
+    """The worker's server, whose log lines are masked for phone and card numbers.
+
+    The framework builds its JSON log handler just before it runs the server, in the worker
+    process; job processes send their records to it, so the filter on it covers them too.
+    """
+
+    async def run(self, *, devmode: bool = False, unregistered: bool = False) -> None:
+        redaction.guard()
+        await super().run(devmode=devmode, unregistered=unregistered)
+
+
 def build_server(settings: WorkerSettings) -> AgentServer:
     options: dict[str, Any] = {"load_threshold": settings.load_threshold}
     if settings.idle_processes is not None:
@@ -42,7 +54,7 @@ def build_server(settings: WorkerSettings) -> AgentServer:
     if settings.max_jobs is not None:
         options["load_fnc"] = calls_load(settings.max_jobs, settings.agent_name)
         options["load_threshold"] = 1.0
-    server = ReadyAgentServer(
+    server = BatonAgentServer(
         ws_url=settings.livekit_url,
         api_key=settings.livekit_api_key,
         api_secret=settings.livekit_api_secret.get_secret_value(),

@@ -7,9 +7,10 @@ import contextlib
 
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from conversation import BatonError, StoreUnavailable
+from conversation.redisclient import serving
 from orchestrator.deps import ServicesDep
 from orchestrator.schemas import Health, Readiness
 
@@ -32,9 +33,9 @@ async def healthz() -> Health:
 
 @router.get("/readyz", responses={503: {"model": Readiness, "description": "Redis is down"}})
 async def readyz(services: ServicesDep, response: Response) -> Readiness:
-    """Ready while Redis answers PING: no route works without it. LiveKit's state is reported
-    here and in `baton_dependency_up`, but chat and live streams work without it, so a LiveKit
-    outage does not take every replica out of service."""
+    """Ready while Redis takes commands (a cluster, while whole): no route works without it.
+    LiveKit's state is reported here and in `baton_dependency_up`, but chat and live streams
+    work without it, so a LiveKit outage does not take every replica out of service."""
     redis_ok, livekit_ok = await check_dependencies(services)
     if not redis_ok:
         response.status_code = 503
@@ -73,8 +74,8 @@ async def check_dependencies(services: ServicesDep) -> tuple[bool, bool]:
 
 async def _redis_up(services: ServicesDep) -> bool:
     try:
-        return bool(await asyncio.wait_for(services.redis.ping(), PROBE_TIMEOUT))
-    except (RedisError, OSError, TimeoutError):
+        return await asyncio.wait_for(serving(services.redis), PROBE_TIMEOUT)
+    except (RedisError, RedisClusterException, OSError, TimeoutError):
         return False
 
 

@@ -25,7 +25,12 @@ from conversation import (
     VerificationEvent,
     VerifiedIdentity,
 )
-from deploy.processes import RedisServer, free_port
+from conversation.redisclient import RedisClient
+from conversation.settings import StoreSettings
+from deploy.processes import free_port
+from tests.conftest import all_keys
+
+pytestmark = pytest.mark.server_and_cluster
 
 
 def chat(text: str, event_id: str | None = None, role: Role = Role.USER) -> MessageEvent:
@@ -35,7 +40,7 @@ def chat(text: str, event_id: str | None = None, role: Role = Role.USER) -> Mess
 
 
 @pytest.fixture
-def store(redis: aioredis.Redis) -> ConversationStore:
+def store(redis: RedisClient) -> ConversationStore:
     return ConversationStore(redis)
 
 
@@ -86,20 +91,20 @@ async def test_a_retried_append_is_stored_once(store: ConversationStore):
 
 
 async def test_append_to_an_unknown_conversation_writes_nothing(store: ConversationStore,
-                                                                redis: aioredis.Redis):
+                                                                redis: RedisClient):
     with pytest.raises(ConversationNotFound):
         await store.append("ghost", chat("hello"))
 
-    assert await redis.keys("*ghost*") == []
+    assert await all_keys(redis, "*ghost*") == []
 
 
 async def test_a_bad_conversation_id_is_refused_before_redis_is_touched(
-        store: ConversationStore, redis: aioredis.Redis):
+        store: ConversationStore, redis: RedisClient):
     with pytest.raises(InvalidInput) as raised:
         await store.append("bad{id}", chat("hello"))
 
     assert raised.value.field == "conversation_id"
-    assert await redis.dbsize() == 0
+    assert await all_keys(redis) == []
 
 
 async def test_status_and_room_change_with_their_event_in_one_step(store: ConversationStore):
@@ -231,23 +236,23 @@ async def test_following_from_a_position_skips_what_was_seen(store: Conversation
     await follower.aclose()
 
 
-async def test_activity_refreshes_retention_on_every_key(redis: aioredis.Redis):
+async def test_activity_refreshes_retention_on_every_key(redis: RedisClient):
     store = ConversationStore(redis, retention=timedelta(seconds=100))
     await store.create("c1")
     await store.append("c1", chat("hello"))
     await store.cache_tool_result("c1", "lookup_order", {"order_id": "A1"}, "shipped")
-    for key in await redis.keys("conv:{c1}*"):
+    for key in await all_keys(redis, "conv:{c1}*"):
         await redis.pexpire(key, 5_000)
 
     await store.append("c1", chat("still here"))
 
-    keys = await redis.keys("conv:{c1}*")
+    keys = await all_keys(redis, "conv:{c1}*")
     assert len(keys) == 4
     for key in keys:
         assert await redis.pttl(key) > 90_000
 
 
-async def test_the_log_is_bounded_and_counts_what_it_dropped(redis: aioredis.Redis):
+async def test_the_log_is_bounded_and_counts_what_it_dropped(redis: RedisClient):
     store = ConversationStore(redis, max_events=5)
     await store.create("c1")
 
@@ -273,11 +278,11 @@ async def test_a_cached_tool_result_is_found_whatever_the_argument_order(store: 
 
 
 async def test_caching_for_an_unknown_conversation_writes_nothing(store: ConversationStore,
-                                                                 redis: aioredis.Redis):
+                                                                 redis: RedisClient):
     with pytest.raises(ConversationNotFound):
         await store.cache_tool_result("ghost", "lookup_order", {}, "x")
 
-    assert await redis.dbsize() == 0
+    assert await all_keys(redis) == []
 
 
 async def test_redis_unreachable_is_a_retryable_store_error():
@@ -291,10 +296,10 @@ async def test_redis_unreachable_is_a_retryable_store_error():
     await client.aclose()
 
 
-async def test_a_follower_outlasts_the_clients_read_timeout(redis_server: RedisServer):
+async def test_a_follower_outlasts_the_clients_read_timeout(store_settings: StoreSettings):
     """Regression: XREAD BLOCK waited longer than redis-py's read timeout (5 s by default),
     so a quiet conversation's live stream failed as "Redis unreachable" after 5 s."""
-    client = aioredis.Redis.from_url(redis_server.url, socket_timeout=1.0)
+    client = store_settings.redis_client(socket_timeout=1.0)
     store = ConversationStore(client)
     await store.create("c-quiet")
     follower = store.follow("c-quiet")

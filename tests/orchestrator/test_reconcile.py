@@ -18,6 +18,7 @@ from orchestrator.settings import Settings
 from tests.orchestrator.support import WAIT, create_conversation, new_conversation_id, visitor_token
 
 
+@pytest.mark.server_and_cluster
 async def test_a_visitor_alone_in_a_conversation_room_gets_one_agent_dispatched(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
         devserver: DevServer) -> None:

@@ -13,17 +13,25 @@ from typing import TypeVar
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from livekit import api, rtc
 from livekit.protocol import models, sip
 
-from conversation import AgentEvent, AgentState, ChannelSwitchEvent, ConversationStore, Status
+from conversation import (
+    AgentEvent,
+    AgentState,
+    ChannelSwitchEvent,
+    ConversationStore,
+    Status,
+    attributes,
+)
+from conversation.redisclient import RedisClient
+from conversation.settings import StoreSettings
 from devserver.process import DevServer
 from orchestrator.dispatch import Presence
 from orchestrator.errors import LiveKitUnavailable
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever, reconcile_once
-from orchestrator.recovery import check_waiting_calls
+from orchestrator.recovery import check_waiting_calls, watch_waiting_calls
 from orchestrator.services import Services, open_services
 from orchestrator.settings import Settings
 from tests.conftest import OrchestratorClientFactory
@@ -34,6 +42,8 @@ from tests.orchestrator.support import (
     create_conversation,
     visitor_token,
 )
+from worker.server import announce
+from worker.settings import WorkerSettings
 
 T = TypeVar("T")
 
@@ -67,9 +77,10 @@ async def _switch_and_join(client: httpx.AsyncClient, conversation_id: str) -> r
     return visitor
 
 
+@pytest.mark.server_and_cluster
 async def test_a_visitor_waiting_for_an_agent_that_never_comes_is_told_and_back_in_chat(
         orchestrator_client_factory: OrchestratorClientFactory, nobody_serves: Settings,
-        redis: aioredis.Redis) -> None:
+        redis: RedisClient) -> None:
     """Bug: a visitor who switched while no worker was registered waited forever, told
     nothing: LiveKit keeps such a dispatch without a job and never retries it."""
     async with orchestrator_client_factory(nobody_serves) as client:
@@ -108,6 +119,46 @@ async def test_a_dispatch_no_worker_took_is_replaced_as_soon_as_a_worker_registe
 
     assert report.dispatched == 1
     assert len(now) == 1 and now != [lost]
+
+
+@pytest.mark.server_and_cluster
+async def test_a_worker_announcing_its_registration_has_a_lost_dispatch_replaced_at_once(
+        orchestrator_client_factory: OrchestratorClientFactory, orchestrator_settings: Settings,
+        store_settings: StoreSettings, redis: RedisClient) -> None:
+    """The worker publishes on one client and the watcher listens on another: on a cluster,
+    a subscription lives on one node and a publish reaches it from any. Regression: on a
+    cluster, the watcher's subscription failed (a fresh client knows no slots yet) and the
+    watcher stopped for good."""
+    settings = orchestrator_settings.model_copy(update={
+        "agent_name": f"nobody-{uuid.uuid4().hex[:8]}", "waiting_check_interval": 600.0})
+    worker = WorkerSettings(redis_url=store_settings.redis_url,
+                            redis_cluster=store_settings.redis_cluster,
+                            agent_name=settings.agent_name)
+    async with orchestrator_client_factory(settings) as client, \
+            open_services(settings, Metrics()) as services:
+        conversation_id = await create_conversation(client)
+        visitor = await _switch_and_join(client, conversation_id)
+        watcher = asyncio.create_task(watch_waiting_calls(services))
+        try:
+            await _until_listened_to(redis, attributes.WORKER_REGISTERED_CHANNEL)
+            await announce(worker)
+            async with asyncio.timeout(WAIT):
+                async for stored in ConversationStore(redis).follow(conversation_id):
+                    if isinstance(stored.event, AgentEvent):
+                        break
+        finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
+            await visitor.disconnect()
+
+    assert stored.event.state is AgentState.WAITING
+
+
+async def _until_listened_to(redis: RedisClient, channel: str) -> None:
+    """Nothing announces a subscription; a publish says how many heard it."""
+    async with asyncio.timeout(WAIT):
+        while not await redis.publish(channel, "is anyone listening"):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
 
 
 async def test_a_phone_visitor_left_alone_is_dispatched_again(
@@ -202,9 +253,10 @@ async def test_reconciliation_goes_on_after_a_pass_fails_unexpectedly(
     assert flaky.failed and flaky.passes >= 2
 
 
+@pytest.mark.server_and_cluster
 async def test_one_room_that_cannot_be_reconciled_does_not_stop_the_others(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
-        devserver: DevServer, redis: aioredis.Redis, livekit: api.LiveKitAPI) -> None:
+        devserver: DevServer, redis: RedisClient, livekit: api.LiveKitAPI) -> None:
     """Bug: one `DispatchBusy` skipped the whole reconciliation pass."""
     busy = await create_conversation(orchestrator_client)
     alone = await create_conversation(orchestrator_client)

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
+from redis.asyncio.cluster import RedisCluster
 
 from orchestrator.settings import Settings
 from worker.settings import WorkerSettings
@@ -66,6 +67,22 @@ def test_both_services_read_one_log_configuration(monkeypatch: pytest.MonkeyPatc
               for settings in (Settings.from_env(), WorkerSettings.from_env())]
 
     assert {(s.retention, s.max_events) for s in stores} == {(timedelta(hours=1), 500)}
+
+
+async def test_both_services_talk_to_a_redis_cluster_when_told_to(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"BATON_ENV": "development", "REDIS_URL": "redis://node-a:7000/0",
+                        "BATON_REDIS_CLUSTER": "true", "LIVEKIT_URL": "ws://lk",
+                        "OPENAI_API_KEY": "sk-x"}.items():
+        monkeypatch.setenv(name, value)
+
+    clients = [settings.redis_client() for settings in (Settings.from_env(),
+                                                         WorkerSettings.from_env())]
+
+    assert all(isinstance(client, RedisCluster) for client in clients)
+    assert Settings.from_env().environment()["BATON_REDIS_CLUSTER"] == "True"
+    for client in clients:
+        await client.aclose()
 
 
 @pytest.mark.usefixtures("production_env")

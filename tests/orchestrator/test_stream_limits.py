@@ -11,8 +11,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import redis.asyncio as aioredis
+import pytest
 
+from conversation.redisclient import RedisClient
 from orchestrator.settings import Settings
 from orchestrator.tokens import widget_token
 from tests.orchestrator.support import (
@@ -115,6 +116,7 @@ async def test_streams_beyond_an_api_keys_bound_are_refused(
     assert refused[:2] == (429, "1")
 
 
+@pytest.mark.server_and_cluster
 async def test_streams_up_to_the_replicas_bound_leave_requests_their_redis_connections(
         orchestrator_server: ServerFactory, orchestrator_settings: Settings) -> None:
     """Regression: blocking reads took connections from the pool requests use (100), so the
@@ -157,9 +159,10 @@ async def test_a_stream_ends_when_its_widget_token_expires(
     assert remaining[remaining.index("event: end") + 1] == 'data: {"reason": "token_expired"}'
 
 
+@pytest.mark.server_and_cluster
 async def test_a_stream_ends_when_its_conversation_is_gone(
         orchestrator_server: ServerFactory, orchestrator_settings: Settings,
-        redis: aioredis.Redis) -> None:
+        redis: RedisClient) -> None:
     """Regression: a stream of an expired or deleted conversation stayed open forever."""
     quick = orchestrator_settings.model_copy(update={"sse_heartbeat": timedelta(seconds=0.2)})
     url = await orchestrator_server(quick)

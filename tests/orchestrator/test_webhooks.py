@@ -8,12 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from livekit import api, rtc
 from livekit.protocol import models, webhook
 from pydantic import SecretStr
 
 from conversation import Channel, ConversationStore, StoredEvent, attributes, calls
+from conversation.redisclient import RedisClient
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
@@ -67,9 +67,10 @@ async def _next_switch(log: AsyncIterator[StoredEvent], trigger: str) -> StoredE
     raise AssertionError("the log ended")
 
 
+@pytest.mark.server_and_cluster
 async def test_devserver_webhooks_record_the_visitor_joining_and_leaving_the_call(
         devserver_factory: DevServerFactory, orchestrator_server: Callable[..., Any],
-        orchestrator_settings: Settings, redis: aioredis.Redis) -> None:
+        orchestrator_settings: Settings, redis: RedisClient) -> None:
     port = free_port()
     livekit = devserver_factory(webhooks=[f"http://127.0.0.1:{port}{WEBHOOK}"])
     settings = orchestrator_settings.model_copy(update={
@@ -103,6 +104,7 @@ async def _join(client: httpx.AsyncClient, settings: Settings, conversation_id: 
     assert response.json()["outcome"] == "recorded"
 
 
+@pytest.mark.server_and_cluster
 async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
@@ -120,6 +122,7 @@ async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
     assert await _status(orchestrator_client, conversation_id) == "chat"
 
 
+@pytest.mark.server_and_cluster
 async def test_a_late_leave_of_an_earlier_calls_visitor_does_not_end_the_call_in_progress(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     """Bug: status writes were last-writer-wins on stale reads, so the delayed
@@ -136,9 +139,10 @@ async def test_a_late_leave_of_an_earlier_calls_visitor_does_not_end_the_call_in
     assert await _status(orchestrator_client, conversation_id) == "voice"
 
 
+@pytest.mark.server_and_cluster
 async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twice(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
-        redis: aioredis.Redis) -> None:
+        redis: RedisClient) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
     await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-1")
@@ -199,6 +203,7 @@ async def test_a_webhook_without_a_signature_is_refused(
     assert response.status_code == 401
 
 
+@pytest.mark.server_and_cluster
 async def test_a_replayed_webhook_is_handled_once(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
@@ -224,6 +229,7 @@ async def test_a_webhook_for_a_room_that_is_not_a_conversation_is_acknowledged_a
     assert response.json()["outcome"] == "ignored"
 
 
+@pytest.mark.server_and_cluster
 async def test_the_room_finishing_returns_a_voice_conversation_to_chat(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
@@ -245,6 +251,7 @@ async def _agent_dispatches(livekit: api.LiveKitAPI, room: str, agent_name: str)
     return sum(d.agent_name == agent_name for d in dispatches)
 
 
+@pytest.mark.server_and_cluster
 async def test_the_agent_leaving_while_the_visitor_stays_is_dispatched_again_once(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
         devserver: DevServer, livekit: api.LiveKitAPI) -> None:
@@ -286,6 +293,7 @@ async def test_the_agent_leaving_an_empty_room_is_not_dispatched_again(
     assert await _agent_dispatches(livekit, conversation_id, orchestrator_settings.agent_name) == 0
 
 
+@pytest.mark.server_and_cluster
 async def test_a_webhook_that_failed_is_handled_when_livekit_retries_it(
         orchestrator_client: httpx.AsyncClient,
         orchestrator_client_factory: OrchestratorClientFactory,

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
 from conversation import ConversationStore, Event, VerifiedIdentity
+from conversation.redisclient import RedisClient
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
@@ -60,7 +60,7 @@ class CountingBackend(ExampleBackend):
 
 
 @pytest.fixture
-def store(redis: aioredis.Redis) -> ConversationStore:
+def store(redis: RedisClient) -> ConversationStore:
     return ConversationStore(redis)
 
 
