@@ -337,11 +337,12 @@ class ConversationStore:
 
     def _longest_block(self) -> timedelta:
         """A blocking read must end before the client's read timeout, or redis-py reports an
-        idle stream as an unreachable server."""
+        idle stream as an unreachable server. Half the timeout, since a loaded machine can
+        take a good part of a second to wake the reader after Redis answered."""
         timeout = connection_options(self.redis).get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
         if timeout is None:
             return timedelta.max
-        return timedelta(seconds=float(timeout) * 0.8)
+        return timedelta(seconds=float(timeout) * 0.5)
 
     async def cached_tool_result(self, conversation_id: str, name: str,
                                  arguments: str | Mapping[str, Any], *,
