@@ -164,6 +164,7 @@ class Call:
 
 async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
+    started = time.time()
     settings = current_settings()
     room_name = ctx.job.room.name
     ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
@@ -216,6 +217,7 @@ async def entrypoint(ctx: JobContext) -> None:
         **ctx.proc.userdata["models"],
     )
     call.attach(session)
+    metrics.time_first_words(session, started)
     await session.start(
         agent=agent, room=ctx.room,
         room_options=room_io.RoomOptions(
