@@ -40,5 +40,5 @@ async def note_webhook(redis: aioredis.Redis, room: str, event: str) -> None:
 async def webhooks_noted(redis: aioredis.Redis, room: str) -> set[str]:
     """The events any orchestrator received for the probe `room`."""
     with redis_errors():
-        members = await redis.smembers(_key(room))  # type: ignore[misc]
+        members = await redis.smembers(_key(room))
     return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
