@@ -112,8 +112,9 @@ def _delivery(noted: bool, readable: bool, settings: Settings, wait: float) -> R
     if not readable:
         return unknown(name, "cannot tell without Redis, where orchestrators note what they "
                              "receive (see redis)")
-    return fail(name, f"no orchestrator received a verified room_started for the probe room "
-                      f"within {wait:g} s: LiveKit's webhook.urls must hold the orchestrator's "
-                      "/v1/livekit/webhook as LiveKit reaches it, and webhook.api_key must be "
+    return fail(name, f"no orchestrator using this REDIS_URL received a verified "
+                      f"room_started for the probe room within {wait:g} s: LiveKit's "
+                      "webhook.urls must hold the orchestrator's /v1/livekit/webhook as "
+                      f"LiveKit reaches it, and webhook.api_key must be "
                       f"{settings.livekit_api_key!r} with the orchestrator holding its secret; "
                       "a refused signature shows as 401 in the orchestrator's log")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 import uuid
 from datetime import timedelta
@@ -46,11 +47,11 @@ async def check_endpoint(settings: Settings, orchestrator_url: str) -> Result:
         async with aiohttp.ClientSession(timeout=limit) as http, \
                 http.post(url, data=body, headers=headers) as response:
             status = response.status
-            answer = await response.json(content_type=None) if status == 200 else None
-    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return fail(name, f"the orchestrator is unreachable at {where} ({type(exc).__name__}): "
                           "check the URL, and that it is the one in LiveKit's webhook.urls")
-    if status == 200 and isinstance(answer, dict) and answer.get("outcome") == "probe":
+    if status == 200 and _outcome(text) == "probe":
         return ok(name, f"{where} takes webhooks signed with {settings.livekit_api_key!r}")
     if status == 401:
         return fail(name, f"{where} refused the signature: that orchestrator has another "
@@ -62,3 +63,11 @@ async def check_endpoint(settings: Settings, orchestrator_url: str) -> Result:
     if status == 503:
         return fail(name, f"{where} answered 503: the orchestrator cannot reach its Redis")
     return fail(name, f"{where} answered {status}, not as a Baton orchestrator does")
+
+
+def _outcome(text: str) -> object:
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        return None
+    return answer.get("outcome") if isinstance(answer, dict) else None

@@ -135,7 +135,7 @@ async def test_livekit_sending_its_webhooks_nowhere_fails_the_delivery_check(
 
     assert results["livekit"].status is Status.OK
     assert results["webhook-delivery"].status is Status.FAIL
-    assert "no orchestrator received a verified room_started" in \
+    assert "received a verified room_started for the probe room" in \
         results["webhook-delivery"].detail
 
 
@@ -159,6 +159,16 @@ async def test_an_orchestrator_url_where_nothing_answers_fails_the_endpoint_chec
     assert results["webhook-endpoint"].status is Status.FAIL
     assert "the orchestrator is unreachable at http://127.0.0.1:" in \
         results["webhook-endpoint"].detail
+
+
+async def test_an_orchestrator_url_that_is_another_server_fails_the_endpoint_check(
+        deployment: Deployment) -> None:
+    results = by_name(await run(deployment.settings,
+                                orchestrator_url=deployment.devserver.http_url,
+                                wait=SHORT_WAIT))
+
+    assert results["webhook-endpoint"].status is Status.FAIL
+    assert "has no webhook route" in results["webhook-endpoint"].detail
 
 
 async def test_an_orchestrator_holding_other_keys_fails_the_endpoint_check(
