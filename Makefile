@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server chromium espeak-ng sox docker-compose
+# prometheus brings promtool, which tests the alert rules (deploy/prometheus/).
+APT_PACKAGES := redis-server chromium espeak-ng sox docker-compose prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint typecheck bench system-deps web-build clean

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+ALERTED_DISPATCH_REASONS = ("lost",)
+ALERTED_ERRORS = ("LiveKitUnavailable", "LiveKitRejected", "DispatchBusy")
+"""Labels of counters that deploy/prometheus/alerts.yaml alerts on."""
+
 
 class Metrics:
     """Own registry per app, so several apps (tests, replicas in one process) do not collide."""
@@ -64,3 +68,9 @@ class Metrics:
                                 ["outcome"], registry=self.registry)
         self.transfers = Counter("baton_transfers", "Cold transfers of phone visitors, by "
                                  "outcome", ["outcome"], registry=self.registry)
+        # A labelled series appears only once counted, and `increase()` needs a sample before
+        # the first rise: the series an alert watches are exported at 0 from the start.
+        for reason in ALERTED_DISPATCH_REASONS:
+            self.dispatches.labels(reason)
+        for kind in ALERTED_ERRORS:
+            self.errors.labels(kind)

@@ -184,6 +184,13 @@ class Settings(StoreSettings):
     def _refuse_dev_secrets_outside_development(self) -> Settings:
         if self.env is Environment.DEVELOPMENT:
             return self
+        if problems := self.secret_problems():
+            raise ValueError(f"refusing to start with BATON_ENV={self.env.value}: "
+                             + "; ".join(problems))
+        return self
+
+    def secret_problems(self) -> list[str]:
+        """What makes these secrets unfit outside development, naming the settings only."""
         problems = []
         if self.livekit_api_key in PLACEHOLDER_SECRETS:
             problems.append("LIVEKIT_API_KEY is a placeholder")
@@ -193,10 +200,7 @@ class Settings(StoreSettings):
             problems.append("BATON_API_KEYS is empty")
         for index, key in enumerate(self.api_keys):
             problems += _weak(f"BATON_API_KEYS[{index}]", key)
-        if problems:
-            raise ValueError(f"refusing to start with BATON_ENV={self.env.value}: "
-                             + "; ".join(problems))
-        return self
+        return problems
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -167,6 +167,7 @@ class Call:
 
 async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
+    started = time.time()
     settings = current_settings()
     room_name = ctx.job.room.name
     # The trace id of the switch that dispatched the job, when a request did; one of its own
@@ -222,6 +223,7 @@ async def entrypoint(ctx: JobContext) -> None:
         **ctx.proc.userdata["models"],
     )
     call.attach(session)
+    metrics.time_first_words(session, started)
     await session.start(
         agent=agent, room=ctx.room,
         room_options=room_io.RoomOptions(

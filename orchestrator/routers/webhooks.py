@@ -28,6 +28,7 @@ from conversation.errors import redis_errors
 from orchestrator.deps import ServicesDep
 from orchestrator.dispatch import Presence, is_agent, is_visitor
 from orchestrator.errors import WebhookRejected, responses
+from orchestrator.probes import is_probe_room, note_webhook
 from orchestrator.services import Services
 
 log = logging.getLogger("orchestrator.webhooks")
@@ -43,6 +44,7 @@ class Outcome(StrEnum):
     REDISPATCHED = "redispatched"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    PROBE = "probe"
 
 
 class WebhookAck(BaseModel):
@@ -87,6 +89,9 @@ async def _first_time(services: Services, key: str) -> bool:
 
 
 async def _handle(services: Services, event: webhook.WebhookEvent) -> Outcome:
+    if is_probe_room(event.room.name):
+        await note_webhook(services.redis, event.room.name, event.event)
+        return Outcome.PROBE
     record = await _conversation_of(services, event.room.name)
     if record is None:
         return Outcome.IGNORED

@@ -37,6 +37,16 @@ async def test_errors_are_counted_by_type(orchestrator_client: httpx.AsyncClient
     assert metric_sample(text, 'baton_errors_total{type="Unauthorized"}') == 1
 
 
+async def test_the_counters_alerts_watch_are_exported_at_zero_before_anything_happens(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    text = (await orchestrator_client.get("/metrics")).text
+
+    assert metric_sample(text, 'baton_dispatches_total{reason="lost"}') == 0
+    for kind in ("LiveKitUnavailable", "LiveKitRejected", "DispatchBusy"):
+        assert metric_sample(text, f'baton_errors_total{{type="{kind}"}}') == 0
+    assert metric_sample(text, "baton_agent_unavailable_total") == 0
+
+
 async def test_webhooks_are_counted_by_event(orchestrator_client: httpx.AsyncClient,
                                              orchestrator_settings: Settings) -> None:
     event = webhook.WebhookEvent(event="room_started", id="EV_counted",

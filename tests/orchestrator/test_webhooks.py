@@ -16,6 +16,7 @@ from conversation import Channel, ConversationStore, StoredEvent, attributes, ca
 from conversation.redisclient import RedisClient
 from deploy.processes import free_port
 from devserver.process import DevServer
+from orchestrator.probes import probe_room_name, webhooks_noted
 from orchestrator.settings import Settings
 from tests.conftest import DevServerFactory, OrchestratorClientFactory
 from tests.orchestrator.support import (
@@ -227,6 +228,31 @@ async def test_a_webhook_for_a_room_that_is_not_a_conversation_is_acknowledged_a
 
     assert response.status_code == 200
     assert response.json()["outcome"] == "ignored"
+
+
+async def test_a_webhook_for_a_preflight_probe_room_is_noted_for_the_check(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
+        redis: RedisClient) -> None:
+    room = probe_room_name()
+    event = webhook.WebhookEvent(event="room_started", id="EV_probe", room=models.Room(name=room))
+
+    response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
+
+    assert response.json() == {"event": "room_started", "outcome": "probe"}
+    assert await webhooks_noted(redis, room) == {"room_started"}
+
+
+async def test_a_probe_webhook_signed_with_another_secret_is_not_noted(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
+        redis: RedisClient) -> None:
+    room = probe_room_name()
+    event = webhook.WebhookEvent(event="room_started", id="EV_probe", room=models.Room(name=room))
+
+    response = await _post(orchestrator_client, *signed_webhook(
+        event, orchestrator_settings, secret="not-the-livekit-secret-0123456789abcdef"))
+
+    assert response.status_code == 401
+    assert await webhooks_noted(redis, room) == set()
 
 
 @pytest.mark.server_and_cluster
