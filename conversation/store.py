@@ -229,6 +229,35 @@ class ConversationStore:
         seq, duplicate, applied = await self._run(self._append, keys, args, conversation_id)
         return Appended(_text(seq), bool(duplicate), bool(applied))
 
+    async def append_all(self, conversation_id: str, events: Sequence[Event]) -> list[Appended]:
+        """Append several events in one transaction: a reader, or a writer that crashed half
+        way, sees all of them or none. Each is still stored once per event_id."""
+        if not events:
+            return []
+        keys = _Keys.of(conversation_id)
+        now = _iso(datetime.now(UTC))
+        with redis_errors():
+            try:
+                async with self.redis.pipeline(transaction=True) as pipe:
+                    for event in events:
+                        await self._append(keys=keys.all(), client=pipe, args=[
+                            event.event_id, event.model_dump_json(), str(self.max_events),
+                            self._ttl_ms, "", now])
+                    replies = await pipe.execute()
+            except ResponseError as exc:
+                if "NOCONV" in str(exc):
+                    raise ConversationNotFound(conversation_id) from None
+                raise
+        return [Appended(_text(seq), bool(duplicate), bool(applied))
+                for seq, duplicate, applied in replies]
+
+    async def position_of(self, conversation_id: str, event_id: str) -> str | None:
+        """Where the event with this id is in the log, or None if none was written."""
+        keys = _Keys.of(conversation_id)
+        with redis_errors():
+            seq = await self.redis.hget(keys.ids, event_id)
+        return None if seq is None else _text(seq)
+
     async def transition(self, conversation_id: str, transition: Transition) -> bool:
         """Apply a status change without an event; False when the record did not allow it."""
         keys = _Keys.of(conversation_id)

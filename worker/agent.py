@@ -9,17 +9,11 @@ from enum import StrEnum
 from livekit.agents import Agent, llm
 
 from conversation import Channel, ChannelSwitchEvent, MessageEvent, Role, StoredEvent
+from worker.instructions import VOICE
 from worker.tools import SHARED_TOOLS
 
-INSTRUCTIONS = """\
-You are the AI assistant of an online shop, talking with a visitor in a voice call.
-The conversation may have started in the website's text chat: earlier messages in your history
-come from there, and the visitor expects you to remember them. Never ask them to repeat
-something they already said or typed.
-Speak naturally in short sentences. No lists, markdown, emojis or symbols: everything you say is
-read aloud. Use the tools to look up orders, quote prices and book callbacks instead of guessing,
-and reuse results already in the conversation. Read back at most the last two digits of a phone
-number."""
+INSTRUCTIONS = VOICE
+"""The voice agent's instructions; the chat agent shares all but its last part."""
 
 
 class OpeningKind(StrEnum):
