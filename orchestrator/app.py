@@ -7,13 +7,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
 from orchestrator.recovery import watch_waiting_calls
-from orchestrator.routers import conversations, health, voice, webhooks
+from orchestrator.routers import conversations, demo, health, pages, voice, webhooks
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
 from orchestrator.timing import ServerTimingMiddleware
@@ -53,7 +54,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(voice.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(pages.widget_router(settings))
+    if settings.is_development:
+        # The demo plays a site's backend without an API key; it must never face the internet.
+        app.include_router(pages.demo_pages_router(settings))
+        app.include_router(demo.router)
     # Outermost first: timing covers everything, including reading the body.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.widget_origins:
+        # Sites embedding the widget call the API from their own origin with its token.
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.widget_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                           expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(ServerTimingMiddleware)
     return app

@@ -75,10 +75,16 @@ class TooManyStreams(BatonError):
     retryable = True
 
 
+class PageNotFound(BatonError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such file: {name[:100]}")
+
+
 # Checked in order, so subclasses come before their bases.
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
     (ConversationNotFound, 404, None),
+    (PageNotFound, 404, None),
     (ConversationExists, 409, None),
     (ConversationClosed, 409, None),
     (StoreUnavailable, 503, "Redis unavailable"),
