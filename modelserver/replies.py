@@ -18,7 +18,7 @@ OFFER_TOOL = "offer_voice_call"
 """The chat agent's tool that shows the visitor a "switch to voice" button."""
 WANTS_TO_TALK = re.compile(r"\b(talk|speak|call me|phone me|voice|rather call)\b", re.IGNORECASE)
 OFFER_REASON = "to talk it through"
-OFFERED = ("You can switch to a voice call with the button below, and I will remember "
+OFFERED = ("You can switch to a voice call with the Switch to voice button, and I will remember "
            "everything we wrote here.")
 
 
