@@ -1,5 +1,5 @@
-"""Fixtures of the browser tests: the whole stack and one Chromium per module, a new visitor
-(a browser context on the demo page) per test, a screenshot of every step under
+"""Fixtures of the browser tests: the whole stack and one Chromium for all of them, a new
+visitor (a browser context on the demo page) per test, a screenshot of every step under
 test-artifacts/, and every console error kept for the test to assert on."""
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ WAIT_MS = 60_000
 DEVSERVER_FALLBACK = re.compile(r"/rtc/v1")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Redis, the devserver, the scripted models, the orchestrator, a voice worker and the chat
-    agent, each its own process, for this module's tests."""
+    agent, each its own process, for the browser tests (each visitor has a conversation of
+    their own)."""
     if not WIDGET.exists():
         pytest.fail(f"{WIDGET} is missing: run `make web-build` (npm ci and npm run build in "
                     "web/)")
@@ -56,13 +57,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What the fake microphone captures: silence, so the visitor says nothing they did not
     type (Chromium's default fake input beeps, which the voice agent would hear as speech)."""
@@ -72,7 +73,7 @@ def silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser(playwright: Playwright, silence: Path) -> Iterator[Browser]:
     """Chromium that grants the microphone when asked (fake devices, silent input)."""
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
@@ -107,6 +108,11 @@ class Visitor:
     def thread(self) -> Locator:
         return self.page.locator(".baton-thread")
 
+    @property
+    def switch_button(self) -> Locator:
+        """The widget's own "Switch to voice" (offers in the thread have one too)."""
+        return self.page.locator(".baton-actions").get_by_role("button", name="Switch to voice")
+
     def type(self, text: str) -> None:
         self.page.get_by_label("Message").fill(text)
         self.page.get_by_label("Message").press("Enter")
@@ -134,7 +140,9 @@ class Visitor:
 
     def accessibility_violations(self) -> list[dict[str, object]]:
         """Serious and critical axe-core findings on the page as it is now."""
-        self.page.add_script_tag(path=str(AXE))
+        # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
+        # must not be loosened for the test.
+        self.page.evaluate(AXE.read_text() + "\n;undefined")
         found: list[dict[str, object]] = self.page.evaluate("""async () =>
             (await axe.run(document, {resultTypes: ['violations']})).violations
               .filter(v => v.impact === 'serious' || v.impact === 'critical')
@@ -151,9 +159,15 @@ def console_error(message: ConsoleMessage) -> str | None:
 
 
 @contextlib.contextmanager
-def visitor_on(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Visitor]:
-    """A visitor in a new context of `browser`, closed at the end of the block."""
-    context = browser.new_context(viewport={"width": 1100, "height": 800})
+def visitor_on(browser: Browser, request: pytest.FixtureRequest, *,
+               phone: bool = False) -> Iterator[Visitor]:
+    """A visitor in a new context of `browser` (a phone's screen and touch with `phone`),
+    closed at the end of the block."""
+    if phone:
+        context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                      has_touch=True)
+    else:
+        context = browser.new_context(viewport={"width": 1100, "height": 800})
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     shots = ARTIFACTS / request.node.module.__name__.rpartition(".")[2] / request.node.name

@@ -3,16 +3,10 @@ switch to voice with the voice worker, hang up and type on, all in one thread.""
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import Callable
-
 import pytest
-from playwright.sync_api import Browser, Playwright
 
-from deploy.processes import RedisServer
 from deploy.stack import Stack
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Visitor, visitor_on
+from tests.web.conftest import Visitor
 
 pytestmark = pytest.mark.browser
 
@@ -37,10 +31,6 @@ HEARS_THE_AGENT = """() => {
 }"""
 
 
-def switch_button(visitor: Visitor) -> object:
-    return visitor.page.locator(".baton-actions").get_by_role("button", name="Switch to voice")
-
-
 def channels_in_order(visitor: Visitor) -> list[str]:
     """The thread's messages by channel, consecutive repeats merged: ["", "in the call", ""]
     is chat, then the call, then chat."""
@@ -63,7 +53,7 @@ def test_a_visitor_types_talks_and_types_again_in_one_thread(
     visitor.wait_for(visitor.message("Assistant", "could you tell me when it will come"))
     visitor.shot("chatting")
 
-    switch_button(visitor).click()
+    visitor.switch_button.click()
     page.wait_for_function(HEARS_THE_AGENT, polling=20)
     # The widget's own level display moves with the agent's voice while it is heard.
     page.wait_for_function("() => document.querySelector('.baton-call meter').value > 0.3",
@@ -111,53 +101,3 @@ def test_the_chat_agents_offer_of_a_call_starts_one(stack: Stack, visitor: Visit
     visitor.page.get_by_role("button", name="Hang up").click()
     visitor.wait_for(visitor.thread.get_by_text("Voice call ended."))
     assert visitor.console_errors == []
-
-
-def test_a_refused_microphone_is_explained_and_can_be_retried(
-        stack: Stack, playwright: Playwright, request: pytest.FixtureRequest) -> None:
-    refusing = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-    try:
-        with visitor_on(refusing, request) as visitor:
-            visitor.open(stack.demo_url)
-
-            switch_button(visitor).click()
-
-            alert = visitor.wait_for(visitor.page.get_by_role("alert"))
-            assert "Microphone access was refused" in alert.inner_text()
-            visitor.shot("refused")
-            alert.get_by_role("button", name="Try again").click()
-            visitor.wait_for(visitor.page.get_by_role("alert").get_by_text("Microphone access"))
-            assert visitor.page.locator(".baton-call").is_hidden()
-            visitor.type("Fine, I will type then")
-            visitor.wait_for(visitor.message("Assistant", "fine, I will type then"))
-            assert visitor.thread.get_by_text("Voice call started.").count() == 0
-            assert visitor.console_errors == []
-    finally:
-        refusing.close()
-
-
-def test_no_agent_available_is_said_and_the_visitor_can_retry(
-        browser: Browser, other_orchestrator: Callable[..., str], own_redis_server: RedisServer,
-        request: pytest.FixtureRequest) -> None:
-    """An orchestrator whose agent name no worker serves: the visitor is told while they wait,
-    then that nobody is available, and the call ends back into the chat. It has a Redis of its
-    own: the stack's orchestrator would find the waiting call there and give it its agent."""
-    without_agents = other_orchestrator(
-        REDIS_URL=own_redis_server.url,
-        BATON_AGENT_NAME=f"nobody-{uuid.uuid4().hex[:8]}", BATON_AGENT_WAIT="3",
-        BATON_DISPATCH_GRACE="1", BATON_RECONCILE_INTERVAL="5",
-        BATON_WAITING_CHECK_INTERVAL="0.5")
-    with visitor_on(browser, request) as visitor:
-        visitor.open(f"{without_agents}/demo/")
-
-        switch_button(visitor).click()
-        visitor.wait_for(visitor.page.get_by_text("Connecting you to the assistant…"))
-        visitor.shot("waiting")
-
-        alert = visitor.wait_for(visitor.page.get_by_role("alert"))
-        assert "No agent is available right now" in alert.inner_text()
-        visitor.wait_for(visitor.thread.get_by_text(re.compile("No agent is available")))
-        visitor.page.locator(".baton-call").wait_for(state="hidden", timeout=WAIT_MS)
-        assert alert.get_by_role("button", name="Try the call again").is_visible()
-        visitor.shot("unavailable")
-        assert visitor.console_errors == []

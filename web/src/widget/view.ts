@@ -70,7 +70,8 @@ export function buildView(title: string): View {
   const inputId = uid("input");
   const status = h("p", { class: "baton-status", role: "status" });
   const notice = h("p", { class: "baton-notice", hidden: true });
-  const thread = h("ol", { class: "baton-thread", role: "log", "aria-live": "polite",
+  // A list announced as it grows; focusable so it scrolls from the keyboard.
+  const thread = h("ol", { class: "baton-thread", "aria-live": "polite",
                            "aria-label": "Conversation", tabindex: "0" });
   const alert = h("div", { class: "baton-alert", role: "alert" });
   const call = callPanel();
