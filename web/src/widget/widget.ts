@@ -53,6 +53,11 @@ const FAILURE_WORDS: Record<Failure, string> = {
 const SPEAKING_LEVEL = 0.33;
 const ENDING_WAIT_MS = 8000;
 
+/** Performance marks of a switch ("baton:switched", ...), for tuning in the browser's tools. */
+function mark(step: string): void {
+  performance.mark(`baton:${step}`);
+}
+
 function newEventId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return `web-${Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")}`;
@@ -164,6 +169,7 @@ export class Widget {
     if (this.phase !== "chat") return;
     this.clearAlert("call");
     this.setPhase("joining");
+    mark("switch-clicked");
     const retry = (): void => void this.startCall(trigger);
     // Made during the click, so the browser lets it play.
     const audio = new AudioContext();
@@ -177,6 +183,7 @@ export class Widget {
       this.explain(error, retry);
       return;
     }
+    mark("microphone-open");
     let session;
     try {
       session = await this.api.switchToVoice(trigger);
@@ -187,6 +194,7 @@ export class Widget {
       this.explain(error, retry);
       return;
     }
+    mark("switched");
     const call = new VoiceCall(microphone, audio, this.view.call.speakers, this.listener());
     this.call = call;
     try {
@@ -200,6 +208,7 @@ export class Widget {
       this.showAlert("call", "The call could not be connected.", "Try again", retry);
       return;
     }
+    mark("joined");
     this.setPhase("call");
     this.releaseHeld(true);
     void this.listMicrophones(microphone.mediaStreamTrack.getSettings().deviceId);
@@ -211,7 +220,8 @@ export class Widget {
     const panel = this.view.call;
     return {
       agentPresent: (present) => {
-        if (!present) panel.agentState.textContent = "Connecting you to the assistant…";
+        if (present) mark("agent-present");
+        else panel.agentState.textContent = "Connecting you to the assistant…";
       },
       agentState: (state) => {
         panel.agentState.textContent = AGENT_STATE_WORDS[state] ?? "";
