@@ -133,13 +133,13 @@ async def test_a_slow_turn_is_not_taken_over_while_its_process_is_alive(
                                                             {"order_id": "A1234"})]))
     slow = GatedBackend()
 
-    async with running(claim_after=0.3, consumer="first", backend=slow), \
-            running(claim_after=0.3, consumer="second"):
+    async with running(claim_after=1.0, consumer="first", backend=slow):
         await request_reply(redis, turn)
         await asyncio.wait_for(slow.entered.wait(), WAIT)
-        # Time is what this test is about: several takeover periods pass mid-turn.
-        await asyncio.sleep(1.2)
-        owners = await redis.xpending_range(KEY, GROUP, min="-", max="+", count=10)
+        async with running(claim_after=1.0, consumer="second"):
+            # Time is what this test is about: several takeover periods pass mid-turn.
+            await asyncio.sleep(3.0)
+            owners = await redis.xpending_range(KEY, GROUP, min="-", max="+", count=10)
         slow.gate.set()
         await all_acknowledged(redis, 1)
 
