@@ -123,3 +123,25 @@ def test_the_thread_rides_out_an_orchestrator_outage_without_gaps_or_duplicates(
     # The browser reports the stream cut and each refused connection itself (net::ERR_...);
     # nothing else may complain.
     assert [e for e in visitor.console_errors if "net::ERR_" not in e] == []
+
+
+def test_an_expired_token_is_renewed_and_the_thread_goes_on_without_duplicates(
+        stack: Stack, browser: Browser, other_orchestrator: Callable[..., str],
+        request: pytest.FixtureRequest) -> None:
+    """Widget tokens that last three seconds: the stream ends with `token_expired` again and
+    again, and the widget comes back each time with a new token after the last event."""
+    short_lived = other_orchestrator(BATON_WIDGET_TOKEN_TTL="3")
+    with visitor_on(browser, request) as visitor:
+        visitor.open(f"{short_lived}/demo/")
+        visitor.type("First, before any renewal")
+        visitor.wait_for(visitor.message("Assistant", "first, before any renewal"))
+
+        # Several renewals pass; the page must stay quiet and the thread whole.
+        visitor.page.wait_for_timeout(7_000)
+        visitor.type("Second, after a few renewals")
+        visitor.wait_for(visitor.message("Assistant", "second, after a few renewals"))
+
+        texts = [text for _who, _via, text in visitor.committed()]
+        assert len(texts) == 4 and len(set(texts)) == 4
+        assert visitor.page.get_by_role("alert").count() == 0
+        assert visitor.console_errors == []
