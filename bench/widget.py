@@ -8,7 +8,8 @@ then the click. Both ends are measured in the page with `performance.now()`: the
 listener ahead of the widget's own, the first audio by an analyser of the bench's own on the
 first agent audio element the widget plays, read every few milliseconds (the first frame above
 -40 dBFS). The steps in between come from the widget's performance marks
-(`baton:microphone-open`, `baton:switched`, `baton:joined`, `baton:agent-present`).
+(`baton:microphone-open`, `baton:switched`, `baton:connected`, `baton:joined`,
+`baton:agent-present`).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ RESULT = """() => {
 }"""
 
 
-STEPS = ("microphone-open", "switched", "joined", "agent-present")
+STEPS = ("microphone-open", "switched", "connected", "joined", "agent-present")
 """The widget's performance marks, in the order a switch passes them."""
 
 

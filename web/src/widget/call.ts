@@ -93,6 +93,7 @@ export class VoiceCall {
 
   async join(session: VoiceSession): Promise<void> {
     await this.room.connect(session.url, session.token);
+    performance.mark("baton:connected");
     await this.room.localParticipant.publishTrack(this.mic, {
       source: Track.Source.Microphone, name: "microphone",
     });
