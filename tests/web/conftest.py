@@ -1,5 +1,5 @@
-"""Fixtures of the browser tests: the whole stack and one Chromium for all of them, a new
-visitor (a browser context on the demo page) per test, a screenshot of every step under
+"""Fixtures of the browser tests: the whole stack for all of them and one Chromium per module, a
+new visitor (a browser context on the demo page) per test, a screenshot of every step under
 test-artifacts/, and every console error kept for the test to assert on."""
 
 from __future__ import annotations
@@ -57,8 +57,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
+    # Per module, not per session: while Playwright's sync API is up it holds an event loop in
+    # this thread, and the async tests of the next modules could not run theirs.
     with sync_playwright() as driver:
         yield driver
 
@@ -73,7 +75,7 @@ def silence(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright, silence: Path) -> Iterator[Browser]:
     """Chromium that grants the microphone when asked (fake devices, silent input)."""
     launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
