@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -173,6 +174,7 @@ def visitor_on(browser: Browser, request: pytest.FixtureRequest, *,
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     shots = ARTIFACTS / request.node.module.__name__.rpartition(".")[2] / request.node.name
+    shutil.rmtree(shots, ignore_errors=True)  # only this run's steps
     visitor = Visitor(page, shots)
     page.on("console", lambda m: (e := console_error(m)) and visitor.console_errors.append(e))
     page.on("pageerror", lambda e: visitor.console_errors.append(f"uncaught: {e}"))
