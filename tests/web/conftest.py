@@ -4,18 +4,22 @@ test-artifacts/, and every console error kept for the test to assert on."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import shutil
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwright, sync_playwright
 
+from conversation import ConversationStore, Event
 from deploy.processes import ManagedProcess, free_port, wait_for_port
 from deploy.stack import Stack
 
@@ -141,6 +145,12 @@ class Visitor:
                 item.querySelector('.baton-via')?.textContent ?? '',
                 item.querySelector('p').textContent])""")]
 
+    def conversation_id(self) -> str:
+        """The demo remembers the visitor's conversation in a cookie, as a site's backend
+        would."""
+        return next(c["value"] for c in self.page.context.cookies()
+                    if c["name"] == "baton_demo_conversation")
+
     def accessibility_violations(self) -> list[dict[str, object]]:
         """Serious and critical axe-core findings on the page as it is now."""
         # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
@@ -152,6 +162,22 @@ class Visitor:
               .map(v => ({id: v.id, impact: v.impact, help: v.help,
                           nodes: v.nodes.map(n => n.target.join(' '))}))""")
         return found
+
+
+def append_to_log(redis_url: str, conversation_id: str, *events: Event) -> None:
+    """Write events to a conversation's log as another part of Baton would."""
+
+    async def append() -> None:
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            for event in events:
+                await ConversationStore(client).append(conversation_id, event)
+        finally:
+            await client.aclose()
+
+    # Playwright's sync API keeps an event loop running in this thread.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(asyncio.run, append()).result()
 
 
 def console_error(message: ConsoleMessage) -> str | None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import pytest
 
+from conversation import (
+    CallEvent,
+    CallOutcome,
+    HandoffEvent,
+    HandoffFailure,
+    HandoffState,
+)
 from deploy.stack import Stack
-from tests.web.conftest import Visitor
+from tests.web.conftest import Visitor, append_to_log
 
 pytestmark = pytest.mark.browser
 
@@ -100,4 +107,31 @@ def test_the_chat_agents_offer_of_a_call_starts_one(stack: Stack, visitor: Visit
     visitor.shot("in the call")
     visitor.page.get_by_role("button", name="Hang up").click()
     visitor.wait_for(visitor.thread.get_by_text("Voice call ended."))
+    assert visitor.console_errors == []
+
+
+def test_phone_calls_and_handoffs_in_the_log_are_said_in_words(
+        stack: Stack, visitor: Visitor) -> None:
+    """What other parts of Baton write (a dial-out's outcome, a handoff to a person) reaches the
+    thread as sentences, not codes."""
+    visitor.open(stack.demo_url)
+    visitor.type("A question about my parcel")
+    visitor.wait_for(visitor.message("Assistant", "a question about my parcel"))
+
+    append_to_log(
+        stack.redis.url, visitor.conversation_id(),
+        CallEvent(outcome=CallOutcome.DIALING),
+        CallEvent(outcome=CallOutcome.BUSY, sip_status=486, sip_reason="Busy Here"),
+        CallEvent(outcome=CallOutcome.FAILED, sip_status=480, sip_reason="Unavailable"),
+        HandoffEvent(state=HandoffState.REQUESTED),
+        HandoffEvent(state=HandoffState.FAILED, reason=HandoffFailure.NOBODY_AVAILABLE),
+        HandoffEvent(state=HandoffState.CONNECTED, target="Dana"))
+
+    for words in ("Calling your phone…", "Your line was busy, so the call did not go through.",
+                  "The phone call could not be connected (480 Unavailable).",
+                  "Asking for a person from the team to join…",
+                  "Nobody from the team is free right now; the assistant carries on with you.",
+                  "You are now talking to Dana."):
+        visitor.wait_for(visitor.thread.get_by_text(words, exact=True))
+    visitor.shot("said in words")
     assert visitor.console_errors == []

@@ -3,20 +3,24 @@ the microphone refused, no agent available, the orchestrator unreachable."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import uuid
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import redis.asyncio as aioredis
 from playwright.sync_api import Browser, Playwright
 
-from conversation import Channel, ConversationStore, MessageEvent, Role
+from conversation import Channel, MessageEvent, Role
 from deploy.processes import RedisServer
 from deploy.stack import Stack
-from tests.web.conftest import CHROMIUM, CHROMIUM_ARGS, WAIT_MS, Visitor, visitor_on
+from tests.web.conftest import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    WAIT_MS,
+    Visitor,
+    append_to_log,
+    visitor_on,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -71,29 +75,6 @@ def test_no_agent_available_is_said_and_the_visitor_can_retry(
         assert visitor.console_errors == []
 
 
-def conversation_of(visitor: Visitor) -> str:
-    """The demo remembers the visitor's conversation in a cookie, as a site's backend would."""
-    return next(c["value"] for c in visitor.page.context.cookies()
-                if c["name"] == "baton_demo_conversation")
-
-
-def written_while_down(redis_url: str, conversation_id: str, text: str) -> None:
-    """An agent's message reaching the log while the orchestrator is down (a human agent
-    typing, say): the widget must show it once the stream is back."""
-
-    async def append() -> None:
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            await ConversationStore(client).append(conversation_id, MessageEvent(
-                role=Role.ASSISTANT, channel=Channel.CHAT, text=text))
-        finally:
-            await client.aclose()
-
-    # Playwright's sync API keeps an event loop running in this thread.
-    with ThreadPoolExecutor(1) as thread:
-        thread.submit(asyncio.run, append()).result()
-
-
 def test_the_thread_rides_out_an_orchestrator_outage_without_gaps_or_duplicates(
         stack: Stack, visitor: Visitor) -> None:
     visitor.open(stack.demo_url)
@@ -106,8 +87,9 @@ def test_the_thread_rides_out_an_orchestrator_outage_without_gaps_or_duplicates(
         assert "can't reach the chat service" in alert.inner_text()
         visitor.type("Typed while it is down")
         visitor.wait_for(visitor.thread.get_by_text("not sent"))
-        written_while_down(stack.redis.url, conversation_of(visitor),
-                           "Written while the service was down")
+        # An agent's message reaching the log meanwhile (a person typing, say).
+        append_to_log(stack.redis.url, visitor.conversation_id(), MessageEvent(
+            role=Role.ASSISTANT, channel=Channel.CHAT, text="Written while the service was down"))
         visitor.shot("down")
     finally:
         stack.restart("orchestrator")

@@ -8,6 +8,8 @@ import {
 } from "./words";
 import type { Caption } from "./call";
 
+const CALL_FAILED = new Set(["busy", "no_answer", "declined", "failed"]);
+
 export interface Pending {
   sent(): void;
   failed(retry: () => void): void;
@@ -29,7 +31,7 @@ export class Thread {
       case "channel_switch": this.note(seq, switchWords(event)); break;
       case "agent": this.note(seq, AGENT_WORDS[event.state], event.state === "unavailable"); break;
       case "suggestion": this.suggestion(seq, event); break;
-      case "call": this.note(seq, callWords(event), event.outcome !== "answered"); break;
+      case "call": this.note(seq, callWords(event), CALL_FAILED.has(event.outcome)); break;
       case "handoff": this.note(seq, handoffWords(event), event.state === "failed"); break;
       default: break; // tool calls and verifications are for the agents, not the visitor
     }

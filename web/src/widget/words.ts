@@ -60,7 +60,7 @@ export function callWords(event: CallEvent): string {
   const words = CALL_WORDS[event.outcome];
   if (event.outcome === "failed" && event.sip_status) {
     const reason = event.sip_reason ? ` ${event.sip_reason}` : "";
-    return `${words} (${event.sip_status}${reason})`;
+    return `${words.replace(/\.$/, "")} (${event.sip_status}${reason}).`;
   }
   return words;
 }
