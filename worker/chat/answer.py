@@ -79,7 +79,7 @@ class Answerer:
             if await self.store.position_of(cid, reply_event_id(turn.event_id, 1)):
                 return Outcome.ALREADY_ANSWERED
             later = await self.store.read(cid, after=turn.seq)
-            if waiting := _still_waiting(later):
+            if waiting := _no_longer_waiting(later):
                 return waiting
             chat_ctx = await load_chat_context(self.store, cid, budget=self.budget)
         except ConversationNotFound:
@@ -119,7 +119,7 @@ class Answerer:
         return turn_events(result.events)
 
 
-def _still_waiting(later: Sequence[StoredEvent]) -> Outcome | None:
+def _no_longer_waiting(later: Sequence[StoredEvent]) -> Outcome | None:
     """Why a message needs no answer, judging by what the log holds after it."""
     for stored in later:
         event = stored.event

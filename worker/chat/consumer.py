@@ -165,6 +165,11 @@ class TurnConsumer:
         except (StoreUnavailable, ConversationBusy) as exc:
             logger.warning("turn left for a retry: %s", exc, extra=log_fields)
             return None
+        except Exception as exc:  # a turn that fails every time must not come back forever
+            logger.error("a turn failed (%s); dropped", type(exc).__name__, extra=log_fields)
+            metrics.TURNS.labels("error").inc()
+            await self._ack(entry_id)
+            return None
         metrics.TURNS.labels(outcome.value).inc()
         if outcome is Outcome.ANSWERED:
             metrics.TURN_SECONDS.observe(time.perf_counter() - started)
