@@ -1,6 +1,6 @@
 """The channel-agnostic conversation log: typed events, the record, and their Redis store."""
 
-from conversation import attributes, calls
+from conversation import attributes, calls, chatturns
 from conversation.errors import (
     BatonError,
     ConversationExists,
@@ -72,6 +72,7 @@ __all__ = [
     "VerifiedIdentity",
     "attributes",
     "calls",
+    "chatturns",
     "parse_event",
     "validate_conversation_id",
 ]

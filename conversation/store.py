@@ -70,7 +70,28 @@ local function apply(ts)
 end
 """
 
-_APPEND = _TRANSITION_LIB + """
+# Appends one event once per event id (KEYS[2] the log, KEYS[3] its id index), trimming the log
+# to `max_events` and counting what it dropped on the record.
+_APPEND_LIB = """
+local function append_one(event_id, data, max_events)
+  local existing = redis.call('HGET', KEYS[3], event_id)
+  if existing then return existing, 1 end
+  local seq = redis.call('XADD', KEYS[2], '*', 'event_id', event_id, 'data', data)
+  redis.call('HSET', KEYS[3], event_id, seq)
+  local excess = redis.call('XLEN', KEYS[2]) - max_events
+  if excess > 0 then
+    for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)) do
+      -- event_id is always the first field written, so its value is the entry's second item.
+      redis.call('HDEL', KEYS[3], entry[2][2])
+      redis.call('XDEL', KEYS[2], entry[1])
+    end
+    redis.call('HINCRBY', KEYS[1], 'trimmed_events', excess)
+  end
+  return seq, 0
+end
+"""
+
+_APPEND = _TRANSITION_LIB + _APPEND_LIB + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
 local existing = redis.call('HGET', KEYS[3], ARGV[1])
 if existing then return {existing, 1, 0} end
@@ -79,21 +100,24 @@ local applies = 0
 if #ts > 0 then
   if all_hold(ts) then applies = 1 elseif gated(ts) then return {'', 0, 0} end
 end
-local seq = redis.call('XADD', KEYS[2], '*', 'event_id', ARGV[1], 'data', ARGV[2])
-redis.call('HSET', KEYS[3], ARGV[1], seq)
-local excess = redis.call('XLEN', KEYS[2]) - tonumber(ARGV[3])
-if excess > 0 then
-  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', excess)) do
-    -- event_id is always the first field written, so its value is the entry's second item.
-    redis.call('HDEL', KEYS[3], entry[2][2])
-    redis.call('XDEL', KEYS[2], entry[1])
-  end
-  redis.call('HINCRBY', KEYS[1], 'trimmed_events', excess)
-end
+local seq = append_one(ARGV[1], ARGV[2], tonumber(ARGV[3]))
 if applies == 1 then apply(ts) end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[6])
 for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[4]) end
 return {seq, 0, applies}
+"""
+
+# Several events, in order, in one step: ARGV = max_events, ttl, now, then id and data pairs.
+_APPEND_ALL = _APPEND_LIB + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('NOCONV') end
+local out = {}
+for i = 4, #ARGV, 2 do
+  local seq, duplicate = append_one(ARGV[i], ARGV[i + 1], tonumber(ARGV[1]))
+  out[#out + 1] = {seq, duplicate}
+end
+redis.call('HSET', KEYS[1], 'updated_at', ARGV[3])
+for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+return out
 """
 
 _TRANSITION = _TRANSITION_LIB + """
@@ -209,6 +233,7 @@ class ConversationStore:
         self.max_events = max_events
         self._create = redis.register_script(_CREATE)
         self._append = redis.register_script(_APPEND)
+        self._append_all = redis.register_script(_APPEND_ALL)
         self._transition = redis.register_script(_TRANSITION)
         self._cache = redis.register_script(_CACHE)
 
@@ -263,6 +288,25 @@ class ConversationStore:
                 _script_arg(transition), _iso(datetime.now(UTC))]
         seq, duplicate, applied = await self._run(self._append, keys, args, conversation_id)
         return Appended(_text(seq), bool(duplicate), bool(applied))
+
+    async def append_all(self, conversation_id: str, events: Sequence[Event]) -> list[Appended]:
+        """Append several events in one step: a reader, or a writer that crashed half way, sees
+        all of them or none. Each is still stored once per event_id."""
+        if not events:
+            return []
+        keys = _Keys.of(conversation_id)
+        args = [str(self.max_events), self._ttl_ms, _iso(datetime.now(UTC)),
+                *(part for event in events for part in (event.event_id,
+                                                         event.model_dump_json()))]
+        replies = await self._run(self._append_all, keys, args, conversation_id)
+        return [Appended(_text(seq), bool(duplicate)) for seq, duplicate in replies]
+
+    async def position_of(self, conversation_id: str, event_id: str) -> str | None:
+        """Where the event with this id is in the log, or None if none was written."""
+        keys = _Keys.of(conversation_id)
+        with redis_errors():
+            seq = await self.redis.hget(keys.ids, event_id)
+        return None if seq is None else _text(seq)
 
     async def transition(self, conversation_id: str, transition: Transitions) -> bool:
         """Apply state changes without an event; False when the record did not allow them."""

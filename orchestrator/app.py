@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
@@ -16,10 +17,12 @@ from orchestrator.reconcile import reconcile_forever
 from orchestrator.recovery import watch_waiting_calls
 from orchestrator.routers import (
     conversations,
+    demo,
     handoffs,
     health,
     humans,
     outcomes,
+    pages,
     phone,
     voice,
     webhooks,
@@ -68,9 +71,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(phone.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
+    app.include_router(pages.widget_router(settings))
+    if settings.is_development:
+        # The demo plays a site's backend without an API key; it must never face the internet.
+        app.include_router(pages.demo_pages_router(settings))
+        app.include_router(demo.router)
     # Innermost first: timing covers everything, including reading the body, and every
     # request's log line and trace id cover timing.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.widget_origins:
+        # Sites embedding the widget call the API from their own origin with its token.
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.widget_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                           expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(ServerTimingMiddleware)
     app.add_middleware(RequestLogMiddleware)
     return app

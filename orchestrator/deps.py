@@ -16,7 +16,7 @@ from orchestrator.errors import Forbidden, Unauthorized
 from orchestrator.humans import HumanAccount
 from orchestrator.services import Services
 from orchestrator.settings import Settings
-from orchestrator.tokens import widget_grant
+from orchestrator.tokens import WidgetGrant, widget_grant
 
 bearer = HTTPBearer(auto_error=False, description="An API key, or a widget token where noted")
 
@@ -76,6 +76,36 @@ def _holder(kind: str, credential: str) -> str:
     return f"{kind}:{hashlib.sha256(credential.encode()).hexdigest()}"
 
 
+def _widget_grant_for_path(request: Request, settings: Settings, presented: str) -> WidgetGrant:
+    """The grant of a widget token, which must be for the conversation in the path."""
+    grant = widget_grant(settings, presented)
+    if not hmac.compare_digest(grant.conversation_id.encode(),
+                               str(request.path_params.get("conversation_id", "")).encode()):
+        raise Forbidden("the widget token is for another conversation")
+    return grant
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls a route that the site's backend and the visitor's widget share."""
+
+    widget: bool
+    """True for the widget (a widget token for this conversation), which may act only as the
+    visitor; False for an API key."""
+
+
+async def require_conversation_caller(request: Request, settings: SettingsDep,
+                                      credentials: Credentials) -> Caller:
+    """`Authorization: Bearer` with an API key, or a widget token for the conversation in the
+    path. Header only: these routes are called with fetch, which can send one."""
+    if credentials is None:
+        raise Unauthorized()
+    if is_api_key(settings, credentials.credentials):
+        return Caller(widget=False)
+    _widget_grant_for_path(request, settings, credentials.credentials)
+    return Caller(widget=True)
+
+
 async def require_conversation_reader(
     request: Request, settings: SettingsDep, credentials: Credentials,
     token: Annotated[str | None, Query(
@@ -94,25 +124,8 @@ async def require_conversation_reader(
         presented = token
     else:
         raise Unauthorized()
-    grant = widget_grant(settings, presented)
-    if not hmac.compare_digest(grant.conversation_id.encode(),
-                               str(request.path_params.get("conversation_id", "")).encode()):
-        raise Forbidden("the widget token is for another conversation")
+    grant = _widget_grant_for_path(request, settings, presented)
     return Reader(_holder("widget", presented), settings.sse_streams_per_token, grant.expires_at)
-
-
-async def require_visitor_or_api_key(request: Request, settings: SettingsDep,
-                                     credentials: Credentials) -> None:
-    """An API key, or the widget token of the conversation in the path, in the header: what
-    the visitor's widget may do for its own conversation."""
-    if credentials is None:
-        raise Unauthorized()
-    if is_api_key(settings, credentials.credentials):
-        return
-    grant = widget_grant(settings, credentials.credentials)
-    if not hmac.compare_digest(grant.conversation_id.encode(),
-                               str(request.path_params.get("conversation_id", "")).encode()):
-        raise Forbidden("the widget token is for another conversation")
 
 
 HUMAN_COOKIE = "baton_human"
@@ -133,6 +146,8 @@ async def require_human(request: Request, services: ServicesDep,
 
 
 ApiKey = Depends(require_api_key)
-VisitorOrApiKey = Depends(require_visitor_or_api_key)
 ReaderDep = Annotated[Reader, Depends(require_conversation_reader)]
 HumanDep = Annotated[HumanAccount, Depends(require_human)]
+CallerDep = Annotated[Caller, Depends(require_conversation_caller)]
+VisitorOrApiKey = Depends(require_conversation_caller)
+"""For routes that need no more than to know the caller may act for the conversation."""

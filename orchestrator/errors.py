@@ -118,6 +118,9 @@ class TooManyDialAttempts(BatonError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+class PageNotFound(BatonError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such file: {name[:100]}")
 
 
 # Checked in order, so subclasses come before their bases.
@@ -128,6 +131,7 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (HandoffInProgress, 409, None),
     (NotInCall, 409, None),
     (HandoffMoved, 409, None),
+    (PageNotFound, 404, None),
     (ConversationExists, 409, None),
     (ConversationClosed, 409, None),
     (StoreUnavailable, 503, "Redis unavailable"),

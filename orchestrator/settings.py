@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -22,6 +23,7 @@ PLACEHOLDER_SECRETS = frozenset({
     "test", "password",
 })
 MIN_SECRET_CHARS = 32
+WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 
 
 class Environment(StrEnum):
@@ -138,6 +140,21 @@ class Settings(StoreSettings):
     @classmethod
     def _accounts(cls, value: object) -> object:
         return parse_accounts(value) if isinstance(value, str) else value
+    chat_agent: bool = Field(
+        True, validation_alias=_env("BATON_CHAT_AGENT"),
+        description="Ask Baton's chat agent (python -m worker.chat) to answer each visitor "
+                    "message posted; off for sites whose own chat bot answers through the "
+                    "conversations API")
+    web_dir: Path = Field(WEB_DIST, validation_alias=_env("BATON_WEB_DIR"),
+                          description="The built web files (npm run build in web/): the widget "
+                                      "script, and in development the demo page")
+    widget_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=_env("BATON_WIDGET_ORIGINS"),
+        description="Origins of the sites that embed the widget (comma-separated), allowed to "
+                    "call the API from the browser (CORS); the orchestrator's own pages need none")
+    demo_offline: bool = Field(
+        False, validation_alias=_env("BATON_DEMO_OFFLINE"),
+        description="The local stack runs the scripted models: the demo page says so")
 
     @field_validator("visitor_token_ttl", "widget_token_ttl", "sse_heartbeat", "agent_wait",
                      "dispatch_grace", "human_session_ttl", "dial_conversation_window",
@@ -173,9 +190,9 @@ class Settings(StoreSettings):
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "widget_origins", mode="before")
     @classmethod
-    def _split_keys(cls, value: object) -> object:
+    def _split_list(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
@@ -222,6 +239,10 @@ class Settings(StoreSettings):
         if self.host:
             return self.host
         return "127.0.0.1" if self.env is Environment.DEVELOPMENT else "0.0.0.0"
+
+    @property
+    def is_development(self) -> bool:
+        return self.env is Environment.DEVELOPMENT
 
     @property
     def livekit_api_endpoint(self) -> str:

@@ -17,20 +17,11 @@ from conversation import (
     Role,
     StoredEvent,
 )
+from worker.instructions import VOICE
 from worker.tools import VOICE_TOOLS
 
-INSTRUCTIONS = """\
-You are the AI assistant of an online shop, talking with a visitor in a voice call.
-The conversation may have started in the website's text chat: earlier messages in your history
-come from there, and the visitor expects you to remember them. Never ask them to repeat
-something they already said or typed.
-Speak naturally in short sentences. No lists, markdown, emojis or symbols: everything you say is
-read aloud. Use the tools to look up orders, quote prices and book callbacks instead of guessing,
-and reuse results already in the conversation. Read back at most the last two digits of a phone
-number. If the chat side verified the visitor, they stay verified: never ask again.
-Hand the call to a person from the team (transfer_to_human) when the visitor asks for one, or
-when they need something you may not do: refunds or credits, complaints about staff, legal
-questions, or changes to account security."""
+INSTRUCTIONS = VOICE
+"""The voice agent's instructions; the chat agent shares all but its last part."""
 
 
 class OpeningKind(StrEnum):

@@ -9,7 +9,7 @@ from typing import Any
 from livekit.agents import TurnHandlingOptions, vad
 from livekit.plugins import openai
 
-from worker.settings import WorkerSettings
+from worker.settings import ModelSettings, WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -21,6 +21,13 @@ event loop just before the first words (measured with bench.firstwords)."""
 
 for _module in WARM_IMPORTS:
     importlib.import_module(_module)
+
+
+def language_model(settings: ModelSettings) -> openai.LLM:
+    """The language model both channels use, from the settings they share."""
+    return openai.LLM(model=settings.llm_model,
+                      api_key=settings.openai_api_key.get_secret_value(),
+                      base_url=settings.openai_base_url or OPENAI_BASE_URL)
 
 
 def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[str, Any]:
@@ -41,7 +48,7 @@ def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[st
         }
     return {
         "stt": openai.STT(model=settings.stt_model, api_key=api_key, base_url=base_url),
-        "llm": openai.LLM(model=settings.llm_model, api_key=api_key, base_url=base_url),
+        "llm": language_model(settings),
         # Raw PCM at the plugin's 24 kHz needs no decoding before it is played.
         "tts": openai.TTS(model=settings.tts_model, voice=settings.tts_voice, api_key=api_key,
                           base_url=base_url, response_format="pcm"),

@@ -22,15 +22,46 @@ class SettingsError(Exception):
     """The environment does not describe a worker that can run; the message says what to set."""
 
 
-class WorkerSettings(StoreSettings):
-    """Every knob of the worker; REDIS_URL, BATON_RETENTION and BATON_MAX_EVENTS are the
-    conversation log's, shared with the orchestrator."""
+class ModelSettings(StoreSettings):
+    """What the voice agent and the chat agent share, so both channels run the same brain: the
+    model provider, the language model, the tools' backend and the history budget."""
 
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=False,
                                       populate_by_name=True)
 
     environment: Literal["development", "production"] = Field(
         default="production", validation_alias="BATON_ENV")
+
+    openai_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    llm_model: str = Field(default="gpt-4.1-mini", validation_alias="BATON_LLM_MODEL")
+
+    history_max_items: int = Field(default=200, ge=1, validation_alias="BATON_HISTORY_MAX_ITEMS")
+    history_max_chars: int = Field(default=48_000, ge=100,
+                                   validation_alias="BATON_HISTORY_MAX_CHARS")
+    tool_backend: str = Field(default=EXAMPLE_BACKEND, validation_alias="BATON_TOOL_BACKEND")
+    """The business backend behind the tools, "package.module:Class" (see worker/backends.py)."""
+
+    @property
+    def history_budget(self) -> HistoryBudget:
+        return HistoryBudget(max_items=self.history_max_items, max_chars=self.history_max_chars)
+
+    def model_problems(self) -> list[str]:
+        """What stops the models or the tools from working, each saying what to set."""
+        found: list[str] = []
+        if not self.openai_api_key.get_secret_value():
+            found.append("set OPENAI_API_KEY: the model provider's key (any value for a local "
+                         "OpenAI-compatible server set with OPENAI_BASE_URL)")
+        if self.environment != "development" and self.tool_backend == EXAMPLE_BACKEND:
+            found.append("BATON_TOOL_BACKEND is the example backend, which answers with made-up "
+                         "data: set your own backend class (see worker/backends.py)")
+        return found
+
+
+class WorkerSettings(ModelSettings):
+    """Every knob of the voice worker; REDIS_URL, BATON_RETENTION and BATON_MAX_EVENTS are the
+    conversation log's, shared with the orchestrator, and the model settings are shared with
+    the chat agent."""
 
     livekit_url: str = Field(default="", validation_alias="LIVEKIT_URL")
     livekit_api_key: str = Field(default="", validation_alias="LIVEKIT_API_KEY")
@@ -39,11 +70,8 @@ class WorkerSettings(StoreSettings):
     agent_name: str = Field(default="baton-voice", min_length=1,
                             validation_alias="BATON_AGENT_NAME")
 
-    openai_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="OPENAI_API_KEY")
-    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     model_mode: Literal["pipeline", "realtime"] = Field(default="pipeline",
                                                         validation_alias="BATON_MODEL_MODE")
-    llm_model: str = Field(default="gpt-4.1-mini", validation_alias="BATON_LLM_MODEL")
     stt_model: str = Field(default="gpt-4o-mini-transcribe", validation_alias="BATON_STT_MODEL")
     tts_model: str = Field(default="gpt-4o-mini-tts", validation_alias="BATON_TTS_MODEL")
     tts_voice: str = Field(default="ash", validation_alias="BATON_TTS_VOICE")
@@ -64,12 +92,6 @@ class WorkerSettings(StoreSettings):
                                                        validation_alias="BATON_JOB_EXECUTOR")
     idle_processes: int | None = Field(default=None, ge=0,
                                        validation_alias="BATON_IDLE_PROCESSES")
-
-    history_max_items: int = Field(default=200, ge=1, validation_alias="BATON_HISTORY_MAX_ITEMS")
-    history_max_chars: int = Field(default=48_000, ge=100,
-                                   validation_alias="BATON_HISTORY_MAX_CHARS")
-    tool_backend: str = Field(default=EXAMPLE_BACKEND, validation_alias="BATON_TOOL_BACKEND")
-    """The business backend behind the tools, "package.module:Class" (see worker/backends.py)."""
 
     sip_outbound_trunk: str = Field(default="", validation_alias="BATON_SIP_OUTBOUND_TRUNK")
     """The outbound trunk the worker dials on-call humans through; empty: no phone humans."""
@@ -119,10 +141,6 @@ class WorkerSettings(StoreSettings):
         # environment or their defaults.
         return cls()  # type: ignore[call-arg]
 
-    @property
-    def history_budget(self) -> HistoryBudget:
-        return HistoryBudget(max_items=self.history_max_items, max_chars=self.history_max_chars)
-
     def problems(self) -> list[str]:
         """Everything that stops this configuration from running, each saying what to set."""
         found: list[str] = []
@@ -131,9 +149,6 @@ class WorkerSettings(StoreSettings):
             (self.livekit_api_key, "LIVEKIT_API_KEY", "the API key the worker registers with"),
             (self.livekit_api_secret.get_secret_value(), "LIVEKIT_API_SECRET",
              "the secret of that API key"),
-            (self.openai_api_key.get_secret_value(), "OPENAI_API_KEY",
-             "the model provider's key (any value for a local OpenAI-compatible server "
-             "set with OPENAI_BASE_URL)"),
         ):
             if not value:
                 found.append(f"set {name}: {hint}")
@@ -142,10 +157,7 @@ class WorkerSettings(StoreSettings):
                 or self.livekit_api_secret.get_secret_value() == DEV_API_SECRET):
             found.append("LIVEKIT_API_KEY/LIVEKIT_API_SECRET are LiveKit's public development "
                          "credentials: set real ones, or BATON_ENV=development for a local stack")
-        if self.environment != "development" and self.tool_backend == EXAMPLE_BACKEND:
-            found.append("BATON_TOOL_BACKEND is the example backend, which answers with made-up "
-                         "data: set your own backend class (see worker/backends.py)")
-        return found
+        return found + self.model_problems()
 
 
 def load_settings() -> WorkerSettings:

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from conversation import Channel, MessageEvent
+from conversation import Channel, MessageEvent, Role, chatturns
 from conversation.ids import (
     CONVERSATION_ID_PATTERN,
     STREAM_ID_PATTERN,
@@ -16,8 +16,8 @@ from conversation.ids import (
     validate_stream_id,
 )
 from conversation.record import VerifiedIdentity
-from orchestrator.deps import ApiKey, ReaderDep, ServicesDep, SettingsDep, StoreDep
-from orchestrator.errors import responses
+from orchestrator.deps import ApiKey, CallerDep, ReaderDep, ServicesDep, SettingsDep, StoreDep
+from orchestrator.errors import Forbidden, responses
 from orchestrator.schemas import (
     ConversationOut,
     CreateConversation,
@@ -53,20 +53,30 @@ async def get_conversation(conversation_id: ConversationId, store: StoreDep) -> 
     return ConversationOut.of(await store.get(conversation_id))
 
 
-@router.post("/{conversation_id}/messages", status_code=201, dependencies=[ApiKey],
-             responses=responses(401, 404, 413, 422, 503))
-async def post_message(conversation_id: ConversationId, body: PostMessage,
-                       store: StoreDep) -> MessageAppended:
+@router.post("/{conversation_id}/messages", status_code=201,
+             responses=responses(401, 403, 404, 413, 422, 503))
+async def post_message(conversation_id: ConversationId, body: PostMessage, caller: CallerDep,
+                       services: ServicesDep) -> MessageAppended:
+    """With an API key, any role; with the widget's token, the visitor's own messages only
+    (role `user`, no author). A visitor's message is queued for Baton's chat agent unless
+    `BATON_CHAT_AGENT` is off; a retry with the same `event_id` is stored once and answered
+    once."""
+    if caller.widget and (body.role is not Role.USER or body.author is not None):
+        raise Forbidden("a widget token posts the visitor's own messages only: role 'user', "
+                        "no author")
     event = MessageEvent(role=body.role, channel=Channel.CHAT, author=body.author,
                          text=body.text, event_id=body.event_id or new_event_id())
-    appended = await store.append(conversation_id, event)
+    appended = await services.store.append(conversation_id, event)
+    if body.role is Role.USER and services.settings.chat_agent:
+        await chatturns.request_reply(services.redis, chatturns.Turn(
+            conversation_id, event.event_id, appended.seq))
     return MessageAppended(seq=appended.seq, event_id=event.event_id,
                            duplicate=appended.duplicate)
 
 
-@router.get("/{conversation_id}/events", dependencies=[ApiKey],
-            responses=responses(401, 404, 422, 503))
-async def list_events(conversation_id: ConversationId, store: StoreDep, after: After = None,
+@router.get("/{conversation_id}/events", responses=responses(401, 403, 404, 422, 503))
+async def list_events(conversation_id: ConversationId, _caller: CallerDep, store: StoreDep,
+                      after: After = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> EventPage:
     events = await store.read(conversation_id, after=after, count=limit)
     more = len(events) == limit

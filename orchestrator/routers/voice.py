@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Body
 
 from conversation import Channel, Status, calls
-from orchestrator.deps import ApiKey, ServicesDep
-from orchestrator.errors import ConversationClosed, responses
+from orchestrator.deps import CallerDep, ServicesDep
+from orchestrator.errors import ConversationClosed, Forbidden, responses
 from orchestrator.routers.conversations import ConversationId
 from orchestrator.schemas import SwitchToVoice, VoiceSession
 from orchestrator.timing import waited
@@ -18,11 +18,14 @@ from orchestrator.tokens import visitor_token
 router = APIRouter(prefix="/v1/conversations", tags=["voice"])
 
 
-@router.post("/{conversation_id}/voice", dependencies=[ApiKey],
-             responses=responses(401, 404, 409, 413, 422, 502, 503))
+@router.post("/{conversation_id}/voice", responses=responses(401, 403, 404, 409, 413, 422, 502,
+                                                              503))
 async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep,
+                          caller: CallerDep,
                           body: Annotated[SwitchToVoice | None, Body()] = None) -> VoiceSession:
     """Room named by the conversation id, an agent unless one is live, and a visitor token.
+    The widget's token may ask for itself (`visitor`) or take the chat agent's offer
+    (`agent`), not speak for an operator.
 
     The switch is recorded only after LiveKit has the room and the dispatch, so a failure
     leaves the log as it was. It is recorded once however often it is asked for: a second
@@ -30,6 +33,8 @@ async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep
     """
     started = time.perf_counter()
     request = body or SwitchToVoice()
+    if caller.widget and request.trigger == "operator":
+        raise Forbidden("a widget token switches for the visitor, not an operator")
     settings, store = services.settings, services.store
     record = await waited("redis", store.get(conversation_id))
     if record.status is Status.CLOSED:

@@ -194,6 +194,29 @@ async def test_concurrent_writers_keep_their_own_order(store: ConversationStore)
         assert mine == [f"w{i}-{n}" for n in range(25)]
 
 
+async def test_several_events_appended_together_are_stored_in_order_once(
+        store: ConversationStore):
+    await store.create("c1")
+    reply = [chat("Let me check.", "r-1", Role.ASSISTANT),
+             chat("It shipped.", "r-2", Role.ASSISTANT)]
+
+    first = await store.append_all("c1", reply)
+    again = await store.append_all("c1", reply)
+
+    assert [a.duplicate for a in first + again] == [False, False, True, True]
+    assert [s.event.event_id for s in await store.read("c1")] == ["r-1", "r-2"]
+    assert await store.position_of("c1", "r-2") == first[1].seq
+    assert await store.position_of("c1", "r-3") is None
+
+
+async def test_events_appended_together_to_an_unknown_conversation_write_nothing(
+        store: ConversationStore, redis: aioredis.Redis):
+    with pytest.raises(ConversationNotFound):
+        await store.append_all("nobody", [chat("hello", "r-1"), chat("again", "r-2")])
+
+    assert await redis.keys("*") == []
+
+
 async def test_reading_after_a_position_returns_only_later_events(store: ConversationStore):
     await store.create("c1")
     positions = [(await store.append("c1", chat(f"m{n}"))).seq for n in range(5)]

@@ -1,0 +1,90 @@
+// The conversation log's events as the orchestrator's stream sends them (conversation/events.py).
+
+export type Channel = "chat" | "voice" | "phone";
+export type Role = "user" | "assistant" | "human" | "system";
+
+interface Base {
+  event_id: string;
+  at: string;
+}
+
+export interface MessageEvent extends Base {
+  kind: "message";
+  role: Role;
+  channel: Channel;
+  author: string | null;
+  text: string;
+  interrupted: boolean;
+}
+
+export interface ToolCallEvent extends Base {
+  kind: "tool_call";
+  name: string;
+}
+
+export interface ToolResultEvent extends Base {
+  kind: "tool_result";
+  name: string;
+}
+
+export interface ChannelSwitchEvent extends Base {
+  kind: "channel_switch";
+  from_channel: Channel | null;
+  to_channel: Channel;
+  trigger: string;
+}
+
+export interface VerificationEvent extends Base {
+  kind: "verification";
+}
+
+export type HandoffState = "requested" | "offered" | "accepted" | "connected" | "declined"
+  | "failed";
+export type HandoffFailure = "nobody_available" | "timed_out" | "declined" | "call_failed"
+  | "visitor_left";
+
+export interface HandoffEvent extends Base {
+  kind: "handoff";
+  state: HandoffState;
+  reason: HandoffFailure | null;
+  target: string | null;
+}
+
+export type AgentState = "waiting" | "joined" | "unavailable";
+
+export interface AgentEvent extends Base {
+  kind: "agent";
+  state: AgentState;
+}
+
+export interface SuggestionEvent extends Base {
+  kind: "suggestion";
+  suggestion: "switch_to_voice";
+  reason: string;
+}
+
+export type CallOutcome = "dialing" | "answered" | "busy" | "no_answer" | "declined" | "failed"
+  | "ended";
+
+export interface CallEvent extends Base {
+  kind: "call";
+  outcome: CallOutcome;
+  sip_status: number | null;
+  sip_reason: string | null;
+}
+
+export type LogEvent = MessageEvent | ToolCallEvent | ToolResultEvent | ChannelSwitchEvent
+  | VerificationEvent | HandoffEvent | AgentEvent | SuggestionEvent | CallEvent;
+
+/** An event and its position in the log (the stream's `id`). */
+export interface Logged {
+  seq: string;
+  event: LogEvent;
+}
+
+/** Log positions ("<ms>-<n>") in log order. */
+export function compareSeq(a: string, b: string): number {
+  const [am, an] = a.split("-").map(Number);
+  const [bm, bn] = b.split("-").map(Number);
+  return am !== bm ? am - bm : an - bn;
+}
