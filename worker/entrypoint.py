@@ -41,6 +41,9 @@ from worker.writeback import WriteBack, record_session
 
 logger = logging.getLogger("baton.worker")
 
+CLOSE_HANDOFF_WAIT = 10.0
+"""Seconds the end of a job gives the handoff to close before flushing the transcript."""
+
 RECENT_EVENTS = 64
 """Newest log events read to tell a fresh switch from a call already in progress."""
 
@@ -153,7 +156,13 @@ class Call:
     async def finish(self, reason: str) -> None:
         """The job's last step: record the visitor leaving, then flush everything to the log."""
         try:
-            await self.transfer.close(visitor_left=self.visitor_left_sid is not None)
+            try:
+                await asyncio.wait_for(
+                    self.transfer.close(visitor_left=self.visitor_left_sid is not None),
+                    CLOSE_HANDOFF_WAIT)
+            except (TimeoutError, StoreUnavailable) as exc:
+                # Whatever holds the handoff up, the transcript below is still flushed.
+                logger.error("the handoff could not be closed (%s)", type(exc).__name__)
             if self.visitor is not None and self.visitor_left_sid is not None:
                 left = calls.visitor_left(self.channel, self.visitor.identity,
                                           self.visitor_left_sid)

@@ -54,6 +54,8 @@ from worker.writeback import WriteBack
 logger = logging.getLogger("baton.worker.transfer")
 
 TAKEN = timedelta(hours=4)
+STOP_WAIT = 2.0
+"""Seconds the end of a job waits for the handoff's tasks to stop."""
 """How long a human stays claimed by a handoff at most, should the end never be recorded."""
 
 
@@ -130,10 +132,15 @@ class Transfer:
 
     async def close(self, *, visitor_left: bool) -> None:
         """The call is ending: a handoff still in consult fails as `caller_left`."""
-        for task in (self._follower, self._flow):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
+        tasks = {task for task in (self._follower, self._flow) if task is not None}
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _done, stuck = await asyncio.wait(tasks, timeout=STOP_WAIT)
+            if stuck:
+                # The end of the job must go on: the transcript is flushed after this.
+                logger.error("%d handoff task(s) did not stop within %.0f s", len(stuck),
+                             STOP_WAIT)
         handoff = self._handoff
         if handoff is None:
             return

@@ -19,16 +19,16 @@ API_KEY_ROUTES = [
     ("POST", "/v1/conversations", {"id": "someone-else"}),
     ("GET", "/v1/conversations/{id}", None),
     ("POST", "/v1/conversations/{id}/widget-token", None),
+    ("POST", "/v1/conversations/{id}/identity",
+     {"subject": "x", "method": "otp", "verified_at": "2026-01-01T00:00:00+00:00"}),
+    ("POST", "/v1/conversations/{id}/resolution", {"resolved": True}),
+    ("POST", "/v1/conversations/{id}/csat", {"score": 5}),
 ]
 # Routes the visitor's widget calls with its token for its own conversation (header only).
 WIDGET_ROUTES = [
     ("POST", "/v1/conversations/{id}/messages", {"role": "user", "text": "hi"}),
     ("GET", "/v1/conversations/{id}/events", None),
     ("POST", "/v1/conversations/{id}/voice", None),
-    ("POST", "/v1/conversations/{id}/identity",
-     {"subject": "x", "method": "otp", "verified_at": "2026-01-01T00:00:00+00:00"}),
-    ("POST", "/v1/conversations/{id}/resolution", {"resolved": True}),
-    ("POST", "/v1/conversations/{id}/csat", {"score": 5}),
 ]
 STREAM = "/v1/conversations/{id}/stream"
 HANDOFF_REQUEST = ("POST", "/v1/conversations/{id}/handoffs", {"reason": "x"})

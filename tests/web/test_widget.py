@@ -123,9 +123,10 @@ def test_phone_calls_and_handoffs_in_the_log_are_said_in_words(
         CallEvent(outcome=CallOutcome.DIALING),
         CallEvent(outcome=CallOutcome.BUSY, sip_status=486, sip_reason="Busy Here"),
         CallEvent(outcome=CallOutcome.FAILED, sip_status=480, sip_reason="Unavailable"),
-        HandoffEvent(state=HandoffState.REQUESTED),
-        HandoffEvent(state=HandoffState.FAILED, reason=HandoffFailure.NOBODY_AVAILABLE),
-        HandoffEvent(state=HandoffState.CONNECTED, target="Dana"))
+        HandoffEvent(handoff_id="h.1", state=HandoffState.REQUESTED),
+        HandoffEvent(handoff_id="h.1", state=HandoffState.FAILED,
+                     failure=HandoffFailure.NO_HUMAN_AVAILABLE),
+        HandoffEvent(handoff_id="h.2", state=HandoffState.CONNECTED, human="Dana"))
 
     for words in ("Calling your phone…", "Your line was busy, so the call did not go through.",
                   "The phone call could not be connected (480 Unavailable).",

@@ -96,7 +96,8 @@ async def test_the_model_is_sent_the_chat_instructions_the_history_and_every_too
                     ("assistant", "Of course, what is it?"), ("user", "When will it arrive?")]
     assert "text chat" in message_text(request["messages"][0])
     offered = {tool["function"]["name"] for tool in request["tools"]}
-    assert offered == {"lookup_order", "quote_price", "book_callback", "offer_voice_call"}
+    assert offered == {"lookup_order", "quote_price", "book_callback", "verify_identity",
+                       "offer_voice_call"}
 
 
 async def test_a_turn_answered_twice_writes_one_reply_and_asks_the_model_once(

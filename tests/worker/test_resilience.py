@@ -102,6 +102,7 @@ def once_each(logged: list[dict[str, Any]]) -> bool:
     return len(ids) == len(set(ids))
 
 
+@pytest.mark.timeout(300)
 async def test_a_draining_worker_finishes_its_calls_while_new_ones_go_elsewhere(
         fleet: Fleet) -> None:
     draining = await asyncio.to_thread(fleet.start_worker)

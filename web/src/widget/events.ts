@@ -38,16 +38,20 @@ export interface VerificationEvent extends Base {
   kind: "verification";
 }
 
-export type HandoffState = "requested" | "offered" | "accepted" | "connected" | "declined"
-  | "failed";
-export type HandoffFailure = "nobody_available" | "timed_out" | "declined" | "call_failed"
-  | "visitor_left";
+export type HandoffState = "requested" | "offered" | "accepted" | "connecting" | "connected"
+  | "ended" | "declined" | "failed";
+export type HandoffFailure = "no_answer" | "busy" | "declined" | "timeout"
+  | "no_human_available" | "caller_left" | "failed";
 
 export interface HandoffEvent extends Base {
   kind: "handoff";
+  handoff_id: string;
   state: HandoffState;
-  reason: HandoffFailure | null;
-  target: string | null;
+  /** Why a person was asked for, in words (requested). */
+  reason: string | null;
+  failure: HandoffFailure | null;
+  /** The person's display name; never a phone number. */
+  human: string | null;
 }
 
 export type AgentState = "waiting" | "joined" | "unavailable";

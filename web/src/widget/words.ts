@@ -3,7 +3,7 @@
 // only need to be added.
 
 import type {
-  AgentEvent, CallEvent, ChannelSwitchEvent, HandoffEvent, MessageEvent, Role, SuggestionEvent,
+  AgentEvent, CallEvent, ChannelSwitchEvent, HandoffEvent, HandoffFailure, MessageEvent, Role, SuggestionEvent,
 } from "./events";
 
 export const SPEAKER: Record<Role, string> = {
@@ -65,24 +65,26 @@ export function callWords(event: CallEvent): string {
   return words;
 }
 
-const HANDOFF_FAILED: Record<NonNullable<HandoffEvent["reason"]>, string> = {
-  nobody_available: "Nobody from the team is free right now; the assistant carries on with you.",
-  timed_out: "Nobody from the team answered in time; the assistant carries on with you.",
+const HANDOFF_FAILED: Record<HandoffFailure, string> = {
+  no_human_available: "Nobody from the team is free right now; the assistant carries on with you.",
+  timeout: "Nobody from the team answered in time; the assistant carries on with you.",
   declined: "The team member could not take the call; the assistant carries on with you.",
-  call_failed: "The call to the team could not be connected; the assistant carries on with you.",
-  visitor_left: "You left before a team member joined.",
+  no_answer: "The team member did not answer; the assistant carries on with you.",
+  busy: "The team member is on another call; the assistant carries on with you.",
+  failed: "Bringing in a person did not work; the assistant carries on with you.",
+  caller_left: "You left before a team member joined.",
 };
 
 export function handoffWords(event: HandoffEvent): string {
-  const who = event.target ?? "A team member";
+  const who = event.human ?? "A team member";
   switch (event.state) {
     case "requested": return "Asking for a person from the team to join…";
     case "offered": return "Waiting for a person from the team to accept…";
     case "accepted": return `${who} accepted and is joining.`;
-    case "connected": return `You are now talking to ${event.target ?? "a person from the team"}.`;
+    case "connecting": return `${who} is about to join the call.`;
+    case "connected": return `You are now talking to ${event.human ?? "a person from the team"}.`;
+    case "ended": return `${who} has left the call.`;
     case "declined": return HANDOFF_FAILED.declined;
-    case "failed":
-      return event.reason ? HANDOFF_FAILED[event.reason]
-        : "Bringing in a person did not work; the assistant carries on with you.";
+    case "failed": return HANDOFF_FAILED[event.failure ?? "failed"];
   }
 }
