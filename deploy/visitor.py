@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import time
 
@@ -16,8 +17,10 @@ SPEECH_RMS = 300.0
 """Frames louder than this are speech; the agent's silence and comfort noise are far below."""
 
 
+@functools.lru_cache(maxsize=32)
 def speech_pcm(text: str) -> np.ndarray:
-    """Real speech for `text` (espeak-ng, resampled by sox) as 48 kHz mono int16 samples."""
+    """Real speech for `text` (espeak-ng, resampled by sox) as 48 kHz mono int16 samples, made
+    once per text: tests and benches say the same sentences again and again."""
     spoken = subprocess.run(["espeak-ng", "--stdout", "-s", "160", text], check=True,
                             capture_output=True).stdout
     raw = subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLE_RATE),
