@@ -33,9 +33,12 @@ export interface CallListener {
   caption(caption: Caption): void;
   ended(why: CallEnd): void;
   audioBlocked(blocked: boolean): void;
+  /** A person from the team is heard in the call (their name), or no longer (null). */
+  humanHeard(name: string | null): void;
 }
 
 const AGENT_STATE = "lk.agent.state";
+const ROLE = "baton.role";
 const TRANSCRIPTION = "lk.transcription";
 
 /** Ask for the microphone; the visitor's refusal and missing devices become words later. */
@@ -64,6 +67,7 @@ export async function microphones(): Promise<MediaDeviceInfo[]> {
 export class VoiceCall {
   readonly room = new Room({ adaptiveStream: false, dynacast: false });
   private agentMeter: LevelMeter | null = null;
+  private human: { track: RemoteTrack; meter: LevelMeter } | null = null;
   private readonly micMeter: LevelMeter;
   private readonly players = new Set<HTMLMediaElement>();
   private endedBy: CallEnd | null = null;
@@ -100,9 +104,9 @@ export class VoiceCall {
     this.checkAgent();
   }
 
-  /** Loudness of the agent's voice and the visitor's microphone, 0 to 1. */
-  levels(): { agent: number; visitor: number } {
-    return { agent: this.agentMeter?.level() ?? 0,
+  /** Loudness of the agent's voice, a team member's and the visitor's microphone, 0 to 1. */
+  levels(): { agent: number; human: number; visitor: number } {
+    return { agent: this.agentMeter?.level() ?? 0, human: this.human?.meter.level() ?? 0,
              visitor: this.muted ? 0 : this.micMeter.level() };
   }
 
@@ -133,11 +137,17 @@ export class VoiceCall {
   private play(track: RemoteTrack, participant: RemoteParticipant): void {
     if (track.kind !== Track.Kind.Audio) return;
     const element = track.attach();
+    // Whose voice each element plays, for the page's own tools and tests.
+    element.dataset.batonSpeaker = participant.identity;
     this.speakers.append(element);
     this.players.add(element);
     if (participant.isAgent) {
       this.agentMeter?.disconnect();
       this.agentMeter = new LevelMeter(this.audio, track.mediaStreamTrack);
+    } else if (participant.attributes[ROLE] === "human") {
+      this.human?.meter.disconnect();
+      this.human = { track, meter: new LevelMeter(this.audio, track.mediaStreamTrack) };
+      this.listener.humanHeard(participant.name || "A team member");
     }
   }
 
@@ -145,6 +155,11 @@ export class VoiceCall {
     for (const element of track.detach()) {
       element.remove();
       this.players.delete(element);
+    }
+    if (this.human?.track === track) {
+      this.human.meter.disconnect();
+      this.human = null;
+      this.listener.humanHeard(null);
     }
   }
 
@@ -174,6 +189,8 @@ export class VoiceCall {
     for (const element of this.players) element.remove();
     this.players.clear();
     this.agentMeter?.disconnect();
+    this.human?.meter.disconnect();
+    this.human = null;
     this.micMeter.disconnect();
     this.mic.stop();
     const why: CallEnd = this.endedBy ?? (
