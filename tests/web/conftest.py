@@ -1,6 +1,7 @@
 """Fixtures of the browser tests: the whole stack for all of them and one Chromium per module, a
-new visitor (a browser context on the demo page) per test, a screenshot of every step under
-test-artifacts/, and every console error kept for the test to assert on."""
+new visitor (a browser context on the demo page) or human agent (on the dashboard) per test, a
+screenshot of every step under test-artifacts/, and every console error kept for the test to
+assert on."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                     "web/)")
     running = Stack(tmp_path_factory.mktemp("stack"), models={},
                     agent_name=f"baton-web-{uuid.uuid4().hex[:8]}",
+                    orchestrator_env={"BATON_DIAL_RINGING_TIMEOUT": "3"},
                     worker_env={"BATON_JOB_EXECUTOR": "thread", "BATON_FLUSH_TIMEOUT": "30"})
     running.start()
     yield running
@@ -96,6 +98,8 @@ class Visitor:
     page: Page
     shots: Path
     console_errors: list[str] = field(default_factory=list)
+    prefix: str = ""
+    """Put before the screenshots' names, when two pages share a test."""
     _steps: int = 0
 
     def open(self, url: str) -> None:
@@ -105,7 +109,8 @@ class Visitor:
     def shot(self, step: str) -> None:
         self._steps += 1
         self.shots.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=self.shots / f"{self._steps:02d}-{step}.png", full_page=True)
+        self.page.screenshot(path=self.shots / f"{self.prefix}{self._steps:02d}-{step}.png",
+                             full_page=True)
 
     @property
     def widget(self) -> Locator:
@@ -152,16 +157,51 @@ class Visitor:
                     if c["name"] == "baton_demo_conversation")
 
     def accessibility_violations(self) -> list[dict[str, object]]:
-        """Serious and critical axe-core findings on the page as it is now."""
-        # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
-        # must not be loosened for the test.
-        self.page.evaluate(AXE.read_text() + "\n;undefined")
-        found: list[dict[str, object]] = self.page.evaluate("""async () =>
-            (await axe.run(document, {resultTypes: ['violations']})).violations
-              .filter(v => v.impact === 'serious' || v.impact === 'critical')
-              .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                          nodes: v.nodes.map(n => n.target.join(' '))}))""")
-        return found
+        return accessibility_violations(self.page)
+
+    def hears(self, speaker_prefix: str) -> None:
+        """Wait until the page plays audio from a participant whose identity starts so."""
+        hears(self.page, speaker_prefix)
+
+
+HEARS = """prefix => {
+  // Measured here, not by the page: the first audio element playing that participant, through
+  // an analyser of the test's own.
+  const audio = [...document.querySelectorAll('audio[data-baton-speaker]')]
+    .find(a => a.dataset.batonSpeaker.startsWith(prefix));
+  if (!audio || audio.paused || !audio.srcObject) return false;
+  window.testLevels ??= new Map();
+  if (!window.testLevels.has(audio)) {
+    const context = new AudioContext();
+    void context.resume();
+    const analyser = context.createAnalyser();
+    analyser.fftSize = 2048;
+    context.createMediaStreamSource(audio.srcObject).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    window.testLevels.set(audio, () => {
+      analyser.getFloatTimeDomainData(samples);
+      return Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+    });
+  }
+  return window.testLevels.get(audio)() > 0.01;
+}"""
+
+
+def hears(page: Page, speaker_prefix: str) -> None:
+    page.wait_for_function(HEARS, arg=speaker_prefix, polling=20, timeout=WAIT_MS)
+
+
+def accessibility_violations(page: Page) -> list[dict[str, object]]:
+    """Serious and critical axe-core findings on the page as it is now."""
+    # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
+    # must not be loosened for the test.
+    page.evaluate(AXE.read_text() + "\n;undefined")
+    found: list[dict[str, object]] = page.evaluate("""async () =>
+        (await axe.run(document, {resultTypes: ['violations']})).violations
+          .filter(v => v.impact === 'serious' || v.impact === 'critical')
+          .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                      nodes: v.nodes.map(n => n.target.join(' '))}))""")
+    return found
 
 
 def append_to_log(redis_url: str, conversation_id: str, *events: Event) -> None:
@@ -187,27 +227,48 @@ def console_error(message: ConsoleMessage) -> str | None:
     return f"{message.text} ({message.location.get('url', '')})"
 
 
+def watch(page: Page, errors: list[str]) -> None:
+    """Keep the page's console errors and uncaught exceptions in `errors`."""
+    page.set_default_timeout(WAIT_MS)
+    page.on("console", lambda m: (e := console_error(m)) and errors.append(e))
+    page.on("pageerror", lambda e: errors.append(f"uncaught: {e}"))
+
+
+def shots_of(request: pytest.FixtureRequest) -> Path:
+    """The test's screenshot folder, emptied once per test: only this run's steps."""
+    shots = ARTIFACTS / request.node.module.__name__.rpartition(".")[2] / request.node.name
+    if not getattr(request.node, "shots_cleared", False):
+        shutil.rmtree(shots, ignore_errors=True)
+        request.node.shots_cleared = True
+    return shots
+
+
 @contextlib.contextmanager
-def visitor_on(browser: Browser, request: pytest.FixtureRequest, *,
-               phone: bool = False) -> Iterator[Visitor]:
-    """A visitor in a new context of `browser` (a phone's screen and touch with `phone`),
-    closed at the end of the block."""
+def page_on(browser: Browser, *, phone: bool = False,
+            viewport: tuple[int, int] = (1100, 800)) -> Iterator[tuple[Page, list[str]]]:
+    """A page in a new context of `browser` (a phone's screen and touch with `phone`) and the
+    console errors it reports, closed at the end of the block."""
     if phone:
         context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
                                       has_touch=True)
     else:
-        context = browser.new_context(viewport={"width": 1100, "height": 800})
+        context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = context.new_page()
-    page.set_default_timeout(WAIT_MS)
-    shots = ARTIFACTS / request.node.module.__name__.rpartition(".")[2] / request.node.name
-    shutil.rmtree(shots, ignore_errors=True)  # only this run's steps
-    visitor = Visitor(page, shots)
-    page.on("console", lambda m: (e := console_error(m)) and visitor.console_errors.append(e))
-    page.on("pageerror", lambda e: visitor.console_errors.append(f"uncaught: {e}"))
+    errors: list[str] = []
+    watch(page, errors)
     try:
-        yield visitor
+        yield page, errors
     finally:
         context.close()
+
+
+@contextlib.contextmanager
+def visitor_on(browser: Browser, request: pytest.FixtureRequest, *,
+               phone: bool = False, prefix: str = "") -> Iterator[Visitor]:
+    """A visitor in a new context of `browser` (a phone's screen and touch with `phone`),
+    closed at the end of the block."""
+    with page_on(browser, phone=phone) as (page, errors):
+        yield Visitor(page, shots_of(request), errors, prefix)
 
 
 @pytest.fixture

@@ -141,10 +141,13 @@ export class Api {
     }
     if (!response.ok) {
       const detail = await response.json().catch(() => ({})) as
-        { error?: string; message?: string };
+        { error?: string; message?: string; field?: string | null };
+      // A 422's message starts with the field it names, which the visitor need not read.
+      const message = (detail.message ?? `status ${response.status}`)
+        .replace(detail.field ? `${detail.field}: ` : /^$/, "");
       const retryAfter = Number(response.headers.get("Retry-After"));
-      throw new ApiError(failureOf(response.status), response.status,
-                         detail.message ?? `status ${response.status}`, detail.error ?? "",
+      throw new ApiError(failureOf(response.status), response.status, message,
+                         detail.error ?? "",
                          Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null);
     }
     return response.json();

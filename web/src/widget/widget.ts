@@ -273,8 +273,10 @@ export class Widget {
   }
 
   private onLogged(logged: Logged): void {
-    this.thread.add(logged);
     const event = logged.event;
+    // An agent waits in the room while a phone rings; the visitor hears of the call instead.
+    const unheard = event.kind === "agent" && event.state === "joined" && !this.callInLog;
+    if (!unheard) this.thread.add(logged);
     if (event.kind === "channel_switch") {
       if (event.to_channel === "chat") {
         this.callInLog = null;
