@@ -1,6 +1,9 @@
-"""A handoff's steps on the record: from the request to the human leaving the call."""
+"""A handoff's steps on the record, from the request to the human leaving the call, and the
+desk's changes as a dashboard waits for them."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,6 +20,7 @@ from conversation import handoffs as steps
 from conversation.card import HandoffCard
 from conversation.desk import Desk
 from conversation.handoffs import Handoff, HandoffStore
+from conversation.settings import StoreSettings
 
 
 @pytest.fixture
@@ -64,3 +68,20 @@ async def test_after_the_human_leaves_another_handoff_may_be_asked_for(
     again = await steps.start(handoffs, Desk(store.redis), "c1", HandoffTrigger.API, "more")
 
     assert again.id != handoff.id and again.state is HandoffState.REQUESTED
+
+
+async def test_waiting_for_desk_changes_ends_quietly_before_the_clients_read_timeout(
+        store_settings: StoreSettings) -> None:
+    """Regression: the dashboard's queue stream blocked on Redis longer than the client's read
+    timeout, so every quiet spell ended it as "Redis unreachable", and what changed while the
+    dashboard reconnected (a handoff ending) never reached it."""
+    client = store_settings.redis_client(socket_timeout=0.6)
+    try:
+        desk = Desk(client)
+        after = await desk.latest_position()
+
+        quiet = [update async for update in desk.updates(after, block=timedelta(seconds=5))]
+
+        assert quiet == []
+    finally:
+        await client.aclose()
