@@ -91,9 +91,31 @@ def browser(playwright: Playwright, silence: Path) -> Iterator[Browser]:
     launched.close()
 
 
+@pytest.fixture(scope="session")
+def speech(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What a talking fake microphone captures, looped: a sentence, then a pause."""
+    folder = tmp_path_factory.mktemp("speech")
+    spoken = folder / "spoken.wav"
+    subprocess.run(["espeak-ng", "-s", "160", "-w", str(spoken),
+                    "Hello, this is a test of the microphone"], check=True)
+    path = folder / "speech.wav"
+    subprocess.run(["sox", str(spoken), "-r", "48000", "-c", "1", "-b", "16", str(path),
+                    "pad", "0", "3"], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def talking_browser(playwright: Playwright, speech: Path) -> Iterator[Browser]:
+    """Chromium whose fake microphone talks (every page of it says the same sentence)."""
+    launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        *CHROMIUM_ARGS, GRANT_MICROPHONE, f"--use-file-for-fake-audio-capture={speech}"])
+    yield launched
+    launched.close()
+
+
 @dataclass
-class Visitor:
-    """A visitor on the demo page: what they do, what they see, and a picture of each step."""
+class OnPage:
+    """Someone on a page: what they see, and a picture of each step."""
 
     page: Page
     shots: Path
@@ -102,15 +124,41 @@ class Visitor:
     """Put before the screenshots' names, when two pages share a test."""
     _steps: int = 0
 
-    def open(self, url: str) -> None:
-        self.page.goto(url)
-        self.page.locator(".baton-thread").wait_for()
-
     def shot(self, step: str) -> None:
         self._steps += 1
         self.shots.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=self.shots / f"{self.prefix}{self._steps:02d}-{step}.png",
                              full_page=True)
+
+    def wait_for(self, locator: Locator) -> Locator:
+        locator.first.wait_for(timeout=WAIT_MS)
+        return locator.first
+
+    def accessibility_violations(self) -> list[dict[str, object]]:
+        """Serious and critical axe-core findings on the page as it is now."""
+        # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
+        # must not be loosened for the test.
+        self.page.evaluate(AXE.read_text() + "\n;undefined")
+        found: list[dict[str, object]] = self.page.evaluate("""async () =>
+            (await axe.run(document, {resultTypes: ['violations']})).violations
+              .filter(v => v.impact === 'serious' || v.impact === 'critical')
+              .map(v => ({id: v.id, impact: v.impact, help: v.help,
+                          nodes: v.nodes.map(n => n.target.join(' '))}))""")
+        return found
+
+    def hears(self, track: str) -> None:
+        """Wait until the page plays audio, measured in the page, from a track whose
+        "<participant identity>/<track name>" matches the regular expression `track`."""
+        self.page.wait_for_function(HEARS, arg=track, polling=20, timeout=WAIT_MS)
+
+
+@dataclass
+class Visitor(OnPage):
+    """A visitor on the demo page: what they do, what they see, and a picture of each step."""
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.page.locator(".baton-thread").wait_for()
 
     @property
     def widget(self) -> Locator:
@@ -138,10 +186,6 @@ class Visitor:
             found = found.filter(has=self.page.locator(".baton-via", has_text=via))
         return found
 
-    def wait_for(self, locator: Locator) -> Locator:
-        locator.first.wait_for(timeout=WAIT_MS)
-        return locator.first
-
     def committed(self) -> list[tuple[str, str, str]]:
         """Who said what on which channel, in thread order: (who, via, text)."""
         return [tuple(row) for row in self.thread.evaluate("""thread =>
@@ -156,19 +200,33 @@ class Visitor:
         return next(c["value"] for c in self.page.context.cookies()
                     if c["name"] == "baton_demo_conversation")
 
-    def accessibility_violations(self) -> list[dict[str, object]]:
-        return accessibility_violations(self.page)
-
-    def hears(self, speaker_prefix: str) -> None:
-        """Wait until the page plays audio from a participant whose identity starts so."""
-        hears(self.page, speaker_prefix)
 
 
-HEARS = """prefix => {
-  // Measured here, not by the page: the first audio element playing that participant, through
-  // an analyser of the test's own.
+FOCUSED = """() => {
+  const element = document.activeElement;
+  if (!element) return '';
+  const label = element.labels?.[0]?.textContent ?? element.getAttribute('aria-label');
+  return (label || element.textContent || element.tagName).trim().replace(/\\s+/g, ' ');
+}"""
+
+
+def tab_to(user: OnPage, name: str, *, backwards: bool = False) -> None:
+    """Press Tab (or Shift+Tab) until the control named `name` has the focus."""
+    seen = []
+    for _ in range(40):
+        user.page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        focused = user.page.evaluate(FOCUSED)
+        if focused == name:
+            return
+        seen.append(focused)
+    raise AssertionError(f"{name!r} is not reachable with the keyboard; focus went {seen}")
+
+
+HEARS = """pattern => {
+  // Measured here, not by the page: the first audio element playing a track whose
+  // "<participant identity>/<track name>" matches, through an analyser of the test's own.
   const audio = [...document.querySelectorAll('audio[data-baton-speaker]')]
-    .find(a => a.dataset.batonSpeaker.startsWith(prefix));
+    .find(a => new RegExp(pattern).test(`${a.dataset.batonSpeaker}/${a.dataset.batonTrack}`));
   if (!audio || audio.paused || !audio.srcObject) return false;
   window.testLevels ??= new Map();
   if (!window.testLevels.has(audio)) {
@@ -185,23 +243,6 @@ HEARS = """prefix => {
   }
   return window.testLevels.get(audio)() > 0.01;
 }"""
-
-
-def hears(page: Page, speaker_prefix: str) -> None:
-    page.wait_for_function(HEARS, arg=speaker_prefix, polling=20, timeout=WAIT_MS)
-
-
-def accessibility_violations(page: Page) -> list[dict[str, object]]:
-    """Serious and critical axe-core findings on the page as it is now."""
-    # Evaluated rather than added as a script: the page's CSP allows no inline scripts, and
-    # must not be loosened for the test.
-    page.evaluate(AXE.read_text() + "\n;undefined")
-    found: list[dict[str, object]] = page.evaluate("""async () =>
-        (await axe.run(document, {resultTypes: ['violations']})).violations
-          .filter(v => v.impact === 'serious' || v.impact === 'critical')
-          .map(v => ({id: v.id, impact: v.impact, help: v.help,
-                      nodes: v.nodes.map(n => n.target.join(' '))}))""")
-    return found
 
 
 def append_to_log(redis_url: str, conversation_id: str, *events: Event) -> None:

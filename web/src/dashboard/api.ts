@@ -91,6 +91,10 @@ export class DeskApi {
     return await this.call("GET", "/v1/humans/me") as Human;
   }
 
+  async handoff(handoffId: string): Promise<Handoff> {
+    return await this.call("GET", `/v1/handoffs/${encodeURIComponent(handoffId)}`) as Handoff;
+  }
+
   async accept(handoffId: string): Promise<RoomSession> {
     return await this.call("POST", `/v1/handoffs/${encodeURIComponent(handoffId)}/accept`) as
       RoomSession;

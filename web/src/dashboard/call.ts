@@ -74,8 +74,8 @@ export class HumanCall {
     const room = this.room;
     room.on(RoomEvent.TrackPublished, (publication, participant) =>
       this.published(publication, participant));
-    room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) =>
-      this.play(track, participant));
+    room.on(RoomEvent.TrackSubscribed, (track, publication, participant) =>
+      this.play(track, publication.trackName, participant));
     room.on(RoomEvent.TrackUnsubscribed, (track) => this.stopPlaying(track));
     room.on(RoomEvent.ParticipantPermissionsChanged, (_previous, participant) => {
       if (participant === room.localParticipant && participant.permissions?.canPublish) {
@@ -161,10 +161,11 @@ export class HumanCall {
     if (this.open || participant.isAgent) publication.setSubscribed(true);
   }
 
-  private play(track: RemoteTrack, participant: RemoteParticipant): void {
+  private play(track: RemoteTrack, name: string, participant: RemoteParticipant): void {
     if (track.kind !== Track.Kind.Audio) return;
     const element = track.attach();
     element.dataset.batonSpeaker = participant.identity;
+    element.dataset.batonTrack = name;
     this.speakers.append(element);
     this.players.add(element);
     const who = whoIs(participant);

@@ -96,6 +96,7 @@ export class Desk {
     for (const handoff of handoffs) this.queued.set(handoff.id, handoff);
     const current = this.current && this.queued.get(this.current.id);
     if (current) this.current = current;
+    else if (this.current && ACTIVE.has(this.current.state)) void this.refresh(this.current.id);
     if (!this.current && handoffs.length) this.select(handoffs[0].id);
     this.renderQueue();
     this.render();
@@ -115,6 +116,17 @@ export class Desk {
     }
     this.renderQueue();
     this.render();
+  }
+
+  /** The queue holds running handoffs only: one that ended while the stream was down is
+   * asked for. */
+  private async refresh(id: string): Promise<void> {
+    try {
+      const handoff = await this.api.handoff(id);
+      if (this.current?.id === id) this.update(handoff);
+    } catch (error) {
+      if (error instanceof DeskError && error.signedOut) this.failed(error, "");
+    }
   }
 
   /** The handoff in the call changed on the agent's side. */

@@ -77,8 +77,8 @@ export class VoiceCall {
               private readonly speakers: HTMLElement, private readonly listener: CallListener) {
     this.micMeter = new LevelMeter(audio, mic.mediaStreamTrack);
     const room = this.room;
-    room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) =>
-      this.play(track, participant));
+    room.on(RoomEvent.TrackSubscribed, (track, publication, participant) =>
+      this.play(track, publication.trackName, participant));
     room.on(RoomEvent.TrackUnsubscribed, (track) => this.stopPlaying(track));
     room.on(RoomEvent.ParticipantConnected, () => this.checkAgent());
     room.on(RoomEvent.ParticipantDisconnected, () => this.checkAgent());
@@ -134,11 +134,12 @@ export class VoiceCall {
     await this.room.disconnect();
   }
 
-  private play(track: RemoteTrack, participant: RemoteParticipant): void {
+  private play(track: RemoteTrack, name: string, participant: RemoteParticipant): void {
     if (track.kind !== Track.Kind.Audio) return;
     const element = track.attach();
-    // Whose voice each element plays, for the page's own tools and tests.
+    // Whose track each element plays, for the page's own tools and tests.
     element.dataset.batonSpeaker = participant.identity;
+    element.dataset.batonTrack = name;
     this.speakers.append(element);
     this.players.add(element);
     if (participant.isAgent) {
