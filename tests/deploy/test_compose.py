@@ -13,7 +13,6 @@ import pytest
 import yaml
 
 from orchestrator.settings import Settings
-from worker.chat.settings import ChatSettings
 from tests.deploy.files import (
     COMPOSE,
     LIVEKIT_YAML,
@@ -23,6 +22,7 @@ from tests.deploy.files import (
     seconds,
     sip_config,
 )
+from worker.chat.settings import ChatSettings
 
 LOOPBACK = {"127.0.0.1", "localhost"}
 BATON = ("orchestrator", "worker", "chat")
