@@ -98,6 +98,7 @@ def test_a_number_that_cannot_be_called_is_explained_and_the_visitor_can_fix_it(
         shown.inner_text()
     assert "for example +1 202 555 0100" in shown.inner_text()
     visitor.shot("refused")
+    assert visitor.accessibility_violations() == []
     number = visitor.page.get_by_label("Your phone number")
     assert number.evaluate("el => el === document.activeElement")
     number.fill(phone_for("busy"))

@@ -1,7 +1,8 @@
 """The dashboard and "Talk to a person" in Chromium over the real stack: a human agent signs in,
 sees the card, accepts (hearing the agent's briefing while the visitor waits), connects, and
-the visitor and they hear each other, measured in each page; declining and nobody being
-available are told to the visitor with what happens next. The human works from the keyboard."""
+the visitor and they hear each other, measured in each page; the whole thread (tool results
+too) is beside the call; declining and nobody being available are told to the visitor with
+what happens next. The human works from the keyboard."""
 
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Locator
 
+from conversation import Channel, ToolCallEvent, ToolResultEvent
 from deploy.stack import DEMO_HUMANS, Stack
 from tests.web.conftest import (
     FOCUSED,
     OnPage,
     Visitor,
+    append_to_log,
     page_on,
     shots_of,
     tab_to,
@@ -26,6 +29,10 @@ from tests.web.conftest import (
 pytestmark = pytest.mark.browser
 
 DANA = DEMO_HUMANS[0]
+LOOKED_UP = (ToolCallEvent(call_id="lookup-1", name="lookup_order", channel=Channel.CHAT,
+                           arguments='{"order_id": "A1234"}'),
+             ToolResultEvent(call_id="lookup-1", name="lookup_order",
+                             output='{"status": "in transit"}'))
 SIGNED_IN_REFUSED = re.compile(r"Failed to load resource: the server responded with a status of "
                                r"401 .*/v1/humans/sign-in")
 
@@ -115,6 +122,7 @@ def test_a_human_takes_the_call_from_the_dashboard_and_each_side_hears_the_other
         assert desk.accessibility_violations() == []
 
         person = in_a_call(visitor, stack, "My name is Alex and my order A1234 never arrived")
+        append_to_log(stack.redis.url, visitor.conversation_id(), *LOOKED_UP)
         visitor.page.get_by_role("button", name="Talk to a person").click()
         visitor.wait_for(person.get_by_text("Waiting for a person from the team to answer…"))
         visitor.shot("waiting")
@@ -122,8 +130,10 @@ def test_a_human_takes_the_call_from_the_dashboard_and_each_side_hears_the_other
         desk.wait_for(desk.offer.get_by_text("Alex"))
         desk.wait_for(desk.card.get_by_text("A1234", exact=True))
         assert "Alex" in desk.card.inner_text()
-        desk.wait_for(desk.page.locator("#thread").get_by_text(
-            "My name is Alex and my order A1234 never arrived"))
+        thread = desk.page.locator("#thread")
+        desk.wait_for(thread.get_by_text("My name is Alex and my order A1234 never arrived"))
+        desk.wait_for(thread.get_by_text('Tool result of lookup_order: {"status":"in transit"}'))
+        assert "lookup_order" in desk.card.inner_text()
         desk.shot("offered")
         tab_to(desk, "Accept")
         desk.page.keyboard.press("Enter")
