@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from conversation.errors import redis_errors
 from conversation.events import HandoffState
-from conversation.redisclient import RedisClient
+from conversation.redisclient import RedisClient, longest_block
 
 ONLINE = "baton:desk:online"
 """Sorted set: username -> epoch ms last seen."""
@@ -158,10 +158,11 @@ class Desk:
     async def updates(self, after: str, *, block: timedelta) -> AsyncIterator[Update]:
         """Changes after `after`, as they come; ends when a read brings nothing (the caller
         decides whether to go on, e.g. after sending a heartbeat)."""
+        wait = min(block, longest_block(self.redis))
         with redis_errors():
             reply = cast(list[tuple[Any, list[tuple[Any, Mapping[Any, Any]]]]] | None,
                          await self.redis.xread({UPDATES: after}, count=100,
-                                                block=int(block.total_seconds() * 1000)))
+                                                block=int(wait.total_seconds() * 1000)))
         for _stream, entries in reply or []:
             for position, fields in entries:
                 data = {_text(k): _text(v) for k, v in fields.items()}

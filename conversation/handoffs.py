@@ -143,8 +143,10 @@ def ended(handoff: Handoff, *, call_status: Status) -> HandoffStep:
     """The human left after connecting: the call goes on with the agent (`call_status` voice
     or phone) or is over (chat)."""
     step = _ended(handoff, S.ENDED, {S.CONNECTED})
+    # Every transition of a step is checked before any applies: the record still names this
+    # handoff when this one is checked, and the release beside it clears it.
     back = Transition(to=call_status, from_=frozenset({Status.HUMAN}),
-                      require={"handoff": ""})
+                      require={"handoff": handoff.id})
     return HandoffStep(step.event, (*step.transitions, back))
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
+from redis._defaults import DEFAULT_SOCKET_TIMEOUT
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPipeline, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -53,6 +55,17 @@ def connection_options(client: RedisClient) -> dict[str, Any]:
     if isinstance(client, RedisCluster):
         return dict(client.get_connection_kwargs())
     return dict(client.connection_pool.connection_kwargs)
+
+
+def longest_block(client: RedisClient) -> timedelta:
+    """How long a blocking read (XREAD BLOCK) may wait: it must end before the client's read
+    timeout, or redis-py reports an idle stream as an unreachable server. Half the timeout,
+    since a loaded machine can take a good part of a second to wake the reader after Redis
+    answered."""
+    timeout = connection_options(client).get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
+    if timeout is None:
+        return timedelta.max
+    return timedelta(seconds=float(timeout) * 0.5)
 
 
 async def serving(client: RedisClient) -> bool:

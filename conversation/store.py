@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, cast
 
-from redis._defaults import DEFAULT_SOCKET_TIMEOUT
 from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
@@ -17,7 +16,7 @@ from conversation.errors import ConversationExists, ConversationNotFound, redis_
 from conversation.events import EVENT_LIST_ADAPTER, Event, StoredEvent, VerificationEvent
 from conversation.ids import validate_conversation_id, validate_stream_id
 from conversation.record import SCHEMA_VERSION, Conversation, Status, VerifiedIdentity
-from conversation.redisclient import RedisClient, connection_options
+from conversation.redisclient import RedisClient, longest_block
 from conversation.toolcache import cache_field, canonical_arguments
 
 # Every script checks the record first, so a write to an unknown conversation changes nothing.
@@ -369,7 +368,7 @@ class ConversationStore:
         with redis_errors():
             if not await self.redis.exists(keys.record):
                 raise ConversationNotFound(conversation_id)
-        block_ms = int(min(block, self._longest_block()).total_seconds() * 1000)
+        block_ms = int(min(block, longest_block(self.redis)).total_seconds() * 1000)
         while True:
             with redis_errors():
                 reply = cast(list[tuple[Any, _Entries]] | None, await self.redis.xread(
@@ -378,15 +377,6 @@ class ConversationStore:
                 for stored in _decode(entries):
                     position = stored.seq
                     yield stored
-
-    def _longest_block(self) -> timedelta:
-        """A blocking read must end before the client's read timeout, or redis-py reports an
-        idle stream as an unreachable server. Half the timeout, since a loaded machine can
-        take a good part of a second to wake the reader after Redis answered."""
-        timeout = connection_options(self.redis).get("socket_timeout", DEFAULT_SOCKET_TIMEOUT)
-        if timeout is None:
-            return timedelta.max
-        return timedelta(seconds=float(timeout) * 0.5)
 
     async def cached_tool_result(self, conversation_id: str, name: str,
                                  arguments: str | Mapping[str, Any], *,

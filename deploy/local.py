@@ -10,6 +10,7 @@ import threading
 import warnings
 from pathlib import Path
 
+from deploy import phones
 from deploy.stack import DEV_API_KEY, Ports, Service, Stack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,11 +62,20 @@ def main() -> None:
     print(f"redis         {stack.redis.url}  (AOF, fsync every second; data in .local/redis)")
     stack.start(report)
     try:
+        human = stack.humans[0]
+        numbers = "\n".join(f"    {phone.number}  {phone.outcome.replace('_', ' ')}"
+                            for phone in phones.PHONES)
         print(f"""
 The stack is up. Ctrl-C stops everything.
   the widget demo:   {stack.demo_url}   (chat, then "Switch to voice")
+  the agents' desk:  {stack.dashboard_url}   (sign in as {human.username}, password \
+{human.password}; keep it open, then "Talk to a person" in a call)
   API and its docs:  {stack.orchestrator_url}/docs  (API key: {DEV_API_KEY})
-  from a terminal:   .venv/bin/python -m deploy.demo   (a chat continued by voice)""",
+  from a terminal:   .venv/bin/python -m deploy.demo   (a chat continued by voice)
+
+"Call me instead" dials simulated phones (no real call is made):
+{numbers}
+    any other US number answers and stays quiet""",
               flush=True)
         if stack.offline:
             print(OFFLINE, flush=True)

@@ -1,9 +1,11 @@
-"""The whole local stack as child processes on loopback ports: Redis, the devserver, the models
-(scripted unless real ones are configured), the orchestrator, the voice worker and the chat
-agent. `make run` shows it; the browser tests and `bench.widget` run on it."""
+"""The whole local stack as child processes on loopback ports: Redis, the devserver (with simulated
+phones, `deploy/phones.py`), the models (scripted unless real ones are configured), the
+orchestrator (dial-out on, demo human agents signed in on the dashboard), the voice worker and
+the chat agent. `make run` shows it; the browser tests and `bench.widget` run on it."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -11,11 +13,26 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy import phones
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import API_KEY, API_SECRET, agents_status
+from orchestrator.humans import hash_password
 
 DEV_API_KEY = "dev-api-key"
 OFFLINE_MODELS_KEY = "scripted-offline"
+
+
+@dataclass(frozen=True)
+class DemoHuman:
+    """A human agent of the local stack. The password is a demo's, printed by `make run`;
+    never a real secret."""
+
+    username: str
+    name: str
+    password: str
+
+
+DEMO_HUMANS = (DemoHuman("dana", "Dana", "baton-demo"),)
 
 
 @dataclass
@@ -56,7 +73,8 @@ class Stack:
                  agent_name: str = "baton-voice", models: Mapping[str, str] | None = None,
                  api_key: str = DEV_API_KEY, orchestrator_env: Mapping[str, str] | None = None,
                  worker_env: Mapping[str, str] | None = None,
-                 chat_env: Mapping[str, str] | None = None) -> None:
+                 chat_env: Mapping[str, str] | None = None,
+                 humans: tuple[DemoHuman, ...] = DEMO_HUMANS) -> None:
         self.directory = directory
         self.ports = (ports or Ports()).chosen()
         self.agent_name = agent_name
@@ -65,6 +83,14 @@ class Stack:
         self._extra = {"orchestrator": dict(orchestrator_env or {}),
                        "worker": dict(worker_env or {}), "chat": dict(chat_env or {})}
         self.redis = RedisServer(directory / "redis", port=self.ports.redis)
+        self.humans = humans
+        # Hashed once, as an operator would before putting them in BATON_HUMANS.
+        self._accounts = json.dumps([
+            {"username": h.username, "name": h.name, "password_hash": hash_password(h.password)}
+            for h in humans])
+        self.phone_script = directory / "phones" / "phones.json"
+        self.trunk_id: str | None = None
+        """The devserver's outbound trunk, made once it is up; dial-out leaves through it."""
         self.started: list[tuple[Service, ManagedProcess]] = []
 
     @property
@@ -78,6 +104,10 @@ class Stack:
     @property
     def demo_url(self) -> str:
         return f"{self.orchestrator_url}/demo/"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"{self.orchestrator_url}/dashboard/"
 
     @property
     def livekit_url(self) -> str:
@@ -105,12 +135,14 @@ class Stack:
             *scripted,
             Service("devserver", [*python, "devserver", "--port", str(self.ports.livekit),
                                   "--keys", f"{API_KEY}:{API_SECRET}", "--webhook",
-                                  f"{self.orchestrator_url}/v1/livekit/webhook"],
+                                  f"{self.orchestrator_url}/v1/livekit/webhook",
+                                  "--sip-script", str(self.phone_script)],
                     self.ports.livekit, url=self.livekit_url),
             Service("orchestrator", [*python, "orchestrator"], self.ports.orchestrator,
                     {**common, **self.livekit_env(), "BATON_PORT": str(self.ports.orchestrator),
                      "BATON_API_KEYS": self.api_key,
                      "BATON_DEMO_OFFLINE": str(self.offline).lower(),
+                     "BATON_HUMANS": self._accounts, **self.dial_env(),
                      **self._extra["orchestrator"]},
                     url=self.orchestrator_url),
             Service("worker", [*python, "worker", "start"], None,
@@ -120,12 +152,25 @@ class Stack:
                     {**common, **model_env, **self._extra["chat"]}),
         ]
 
+    def dial_env(self) -> dict[str, str]:
+        """Dial-out on, through the devserver's simulated phones: a short ring, and room for
+        a newcomer to try every demo number in one conversation."""
+        if self.trunk_id is None:
+            return {}
+        return {"BATON_SIP_OUTBOUND_TRUNK": self.trunk_id,
+                "BATON_DIAL_COUNTRIES": phones.DIAL_COUNTRIES,
+                "BATON_DIAL_RINGING_TIMEOUT": "10",
+                "BATON_DIAL_ATTEMPTS_PER_CONVERSATION": "10"}
+
     def start(self, report: Callable[[Service], None] = lambda _service: None) -> None:
         """Start everything in order; on any failure, stop what started and raise."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        phones.write_script(self.phone_script.parent)
         try:
             self.redis.start()
-            for service in self.services():
+            for name in [service.name for service in self.services()]:
+                # Built now: a service's settings may name what one before it made (the trunk).
+                service = next(s for s in self.services() if s.name == name)
                 process = ManagedProcess(service.name, service.argv, env=service.env,
                                          log_path=self.log_path(service.name))
                 process.start()
@@ -134,6 +179,9 @@ class Stack:
                     wait_for_port(service.port, process=process.process, timeout=60)
                 elif service.name == "worker":
                     self.wait_for_worker(process)
+                if service.name == "devserver":
+                    self.trunk_id = phones.create_trunk(
+                        f"http://127.0.0.1:{self.ports.livekit}", API_KEY, API_SECRET)
                 report(service)
         except BaseException:
             self.stop()
@@ -172,4 +220,5 @@ class Stack:
         for _service, process in reversed(self.started):
             process.stop()
         self.started.clear()
+        self.trunk_id = None
         self.redis.stop()

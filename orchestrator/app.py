@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(pages.widget_router(settings))
+    app.include_router(pages.dashboard_router(settings))
     if settings.is_development:
         # The demo plays a site's backend without an API key; it must never face the internet.
         app.include_router(pages.demo_pages_router(settings))

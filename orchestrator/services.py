@@ -45,6 +45,9 @@ class Services:
     stream_slots: StreamSlots
     handoffs: HandoffStore
     desk: Desk
+    desk_streams: Desk
+    """The desk through the live streams' connections: the dashboards' queue streams block on
+    it."""
     humans: Humans
     dial_guard: DialGuard
 
@@ -78,6 +81,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             stream_slots=StreamSlots(settings.sse_streams_per_replica, metrics.streams),
             handoffs=HandoffStore(settings.store(redis)),
             desk=Desk(redis, presence=settings.sse_heartbeat * 2),
+            desk_streams=Desk(blocking, presence=settings.sse_heartbeat * 2),
             humans=Humans(settings.humans, redis, session_ttl=settings.human_session_ttl,
                           attempts=settings.human_login_attempts,
                           attempt_window=LOGIN_WINDOW),

@@ -60,14 +60,15 @@ async def my_queue(human: HumanDep, services: ServicesDep) -> Queue:
             responses={200: {"description": "`queue` first (the whole queue), then a "
                                             "`handoff` event per change; heartbeats between",
                              "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                       **responses(401, 503)})
+                       **responses(401, 429, 503)})
 async def my_queue_stream(human: HumanDep, services: ServicesDep) -> Response:
-    """The dashboard's live queue. While it is open the human counts as online."""
-    return StreamingResponse(
-        queue_stream(services.handoffs, services.desk, human.username,
-                     heartbeat=services.settings.sse_heartbeat),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    """The dashboard's live queue. While it is open the human counts as online. It is one of
+    the human's live streams, reading Redis through the streams' connections."""
+    slot = services.stream_slots.take(f"human:{human.username}",
+                                      services.settings.sse_streams_per_token)
+    return EventStreamResponse(
+        queue_stream(services.handoffs, services.desk_streams, human.username,
+                     heartbeat=services.settings.sse_heartbeat), slot)
 
 
 @router.get("/v1/handoffs/{handoff_id}", responses=responses(401, 404, 422, 503))

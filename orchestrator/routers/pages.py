@@ -1,4 +1,5 @@
-"""The browser's files: the widget script sites embed, and in development the demo page.
+"""The browser's files: the widget script sites embed, the dashboard human agents work in, and
+in development the demo page.
 
 Files are found once, when the app is built, and served by name from that list, so no request
 path ever reaches the file system. The widget is embedded by other sites: short caching (a new
@@ -16,7 +17,8 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel
 
 from orchestrator.errors import PageNotFound
 from orchestrator.settings import Settings
@@ -79,24 +81,64 @@ def widget_router(settings: Settings) -> APIRouter:
     return router
 
 
+def page_headers(settings: Settings) -> dict[str, str]:
+    return {"Content-Security-Policy": content_security_policy(settings),
+            "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY"}
+
+
+class DashboardConfig(BaseModel):
+    offline_models: bool
+    """The stack answers with scripted models (the offline demo); the page says so."""
+
+
+def dashboard_router(settings: Settings) -> APIRouter:
+    """The human agents' dashboard, in every environment: it is how people take handoffs."""
+    router = APIRouter(tags=["web"], include_in_schema=False)
+    dashboard = files_in(settings.web_dir / "dashboard")
+    headers = page_headers(settings)
+    if not dashboard:
+        log.warning("no dashboard files in %s: run `make web-build` (npm run build in web/)",
+                    settings.web_dir)
+
+    @router.get("/dashboard")
+    async def dashboard_root() -> RedirectResponse:
+        return RedirectResponse("/dashboard/", status_code=308)
+
+    @router.get("/dashboard/")
+    async def dashboard_page() -> FileResponse:
+        if "index.html" not in dashboard:
+            raise PageNotFound("index.html")
+        return _respond(dashboard["index.html"], PAGE_CACHE, headers)
+
+    @router.get("/dashboard/config")
+    async def dashboard_config() -> DashboardConfig:
+        return DashboardConfig(offline_models=settings.demo_offline)
+
+    @router.get("/dashboard/{name}")
+    async def dashboard_file(name: FileName) -> FileResponse:
+        if name not in dashboard:
+            raise PageNotFound(name)
+        return _respond(dashboard[name], PAGE_CACHE, headers)
+
+    return router
+
+
 def demo_pages_router(settings: Settings) -> APIRouter:
     """The demo page, for development only: it gets its token from the demo session route."""
     router = APIRouter(tags=["web"], include_in_schema=False)
     demo = files_in(settings.web_dir / "demo")
-    policy = content_security_policy(settings)
-    page_headers = {"Content-Security-Policy": policy, "Referrer-Policy": "no-referrer",
-                    "X-Frame-Options": "DENY"}
+    headers = page_headers(settings)
 
     @router.get("/demo/")
     async def demo_page() -> FileResponse:
         if "index.html" not in demo:
             raise PageNotFound("index.html")
-        return _respond(demo["index.html"], PAGE_CACHE, page_headers)
+        return _respond(demo["index.html"], PAGE_CACHE, headers)
 
     @router.get("/demo/{name}")
     async def demo_file(name: FileName) -> FileResponse:
         if name not in demo:
             raise PageNotFound(name)
-        return _respond(demo[name], PAGE_CACHE, page_headers)
+        return _respond(demo[name], PAGE_CACHE, headers)
 
     return router

@@ -22,9 +22,10 @@ from tests.deploy.files import (
     seconds,
     sip_config,
 )
+from worker.chat.settings import ChatSettings
 
 LOOPBACK = {"127.0.0.1", "localhost"}
-BATON = ("orchestrator", "worker")
+BATON = ("orchestrator", "worker", "chat")
 
 
 def listening(name: str, service: dict[str, Any]) -> set[int]:
@@ -43,6 +44,8 @@ def listening(name: str, service: dict[str, Any]) -> set[int]:
         return {int(environment.get("BATON_PORT", Settings.model_fields["port"].default))}
     if name == "worker":
         return {int(environment["BATON_HEALTH_PORT"]), int(environment["BATON_METRICS_PORT"])}
+    if name == "chat":
+        return {int(environment["BATON_CHAT_METRICS_PORT"])}
     raise AssertionError(f"no rule for what {name} listens on")
 
 
@@ -59,6 +62,8 @@ def dialed(name: str, service: dict[str, Any]) -> list[str]:
         return [environment["REDIS_URL"], environment["LIVEKIT_API_URL"]]
     if name == "worker":
         return [environment["REDIS_URL"], environment["LIVEKIT_URL"]]
+    if name == "chat":
+        return [environment["REDIS_URL"]]
     return []
 
 
@@ -110,7 +115,8 @@ def test_every_service_has_a_healthcheck_on_what_it_serves(name: str) -> None:
 def test_services_start_once_redis_and_livekit_are_healthy(name: str) -> None:
     services = compose_services()
     needs = services[name]["depends_on"]
-    wanted = {"redis"} if name == "livekit" else {"redis", "livekit"}
+    # The chat agent talks to Redis and the model provider only.
+    wanted = {"redis"} if name in ("livekit", "chat") else {"redis", "livekit"}
 
     assert wanted <= set(needs)
     assert all(needs[dependency] == {"condition": "service_healthy"} for dependency in wanted)
@@ -129,6 +135,14 @@ def test_stopping_waits_longer_than_the_workers_drain(name: str) -> None:
     drain = int(compose_services()["worker"]["environment"]["BATON_DRAIN_TIMEOUT"])
 
     assert seconds(compose_services()[name]["stop_grace_period"]) > drain
+
+
+def test_stopping_the_chat_agent_lets_a_turn_in_progress_be_answered() -> None:
+    chat = compose_services()["chat"]
+    turn = float(chat["environment"].get("BATON_CHAT_TURN_TIMEOUT",
+                                         ChatSettings.model_fields["turn_timeout"].default))
+
+    assert seconds(chat["stop_grace_period"]) > turn
 
 
 @pytest.mark.parametrize("name", BATON)

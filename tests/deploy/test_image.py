@@ -14,7 +14,8 @@ from tests.test_structure import graph
 DOCKERFILE = ROOT / "deploy/Dockerfile"
 IGNORED = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
            if line.strip() and not line.startswith("#")]
-ENTRY_POINTS = ["orchestrator.__main__", "worker.__main__", "deploy.preflight.__main__"]
+ENTRY_POINTS = ["orchestrator.__main__", "worker.__main__", "worker.chat.__main__",
+                "deploy.preflight.__main__"]
 
 
 def copied() -> list[str]:

@@ -25,6 +25,7 @@ from tests.deploy.files import (
 )
 from tests.deploy.sources import helm_service
 from worker import metrics
+from worker.chat.settings import ChatSettings
 
 # The oldest Kubernetes the manifests are meant for, and the newest whose schemas are shipped.
 VERSIONS = ["1.29.0", kubernetes_validate.latest_version()]
@@ -94,11 +95,20 @@ def test_the_worker_is_ready_only_while_it_takes_jobs() -> None:
 
 # What holds a call: the worker, and SIP for a phone leg (LiveKit's own is set in its chart).
 @pytest.mark.parametrize("c", [c for c in CONTAINERS if c.workload["kind"] == "Deployment"
-                               and c.module != "orchestrator"], ids=lambda c: c.name)
+                               and c.module not in ("orchestrator", "worker.chat")],
+                         ids=lambda c: c.name)
 def test_termination_waits_longer_than_the_workers_drain(c: Container) -> None:
     drain = int(container("worker").env["BATON_DRAIN_TIMEOUT"] or 0)
 
     assert c.pod["terminationGracePeriodSeconds"] > drain
+
+
+def test_the_chat_agent_answers_the_turn_in_hand_before_it_is_stopped() -> None:
+    chat = container("worker.chat")
+    turn = float(chat.env.get("BATON_CHAT_TURN_TIMEOUT") or
+                 ChatSettings.model_fields["turn_timeout"].default)
+
+    assert chat.pod["terminationGracePeriodSeconds"] > turn
 
 
 def test_workers_scale_on_the_load_they_export() -> None:

@@ -22,10 +22,12 @@ from tests.deploy.files import (
     load,
 )
 from tests.deploy.sources import SIP_ENV, livekit_env_names
+from worker.chat.settings import ChatSettings
 from worker.settings import WorkerSettings
 
 MANIFESTS = sorted([*ROOT.glob("deploy/**/*.yaml"), LIVEKIT_YAML])
-SETTINGS: dict[str, type[BaseSettings]] = {"orchestrator": Settings, "worker": WorkerSettings}
+SETTINGS: dict[str, type[BaseSettings]] = {"orchestrator": Settings, "worker": WorkerSettings,
+                                           "worker.chat": ChatSettings}
 
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
@@ -87,10 +89,11 @@ def test_livekit_and_sip_containers_set_only_variables_they_read(
     assert given - read == set()
 
 
-def test_the_orchestrator_and_worker_are_deployed_in_compose_and_kubernetes() -> None:
+def test_the_orchestrator_worker_and_chat_agent_are_deployed_in_compose_and_kubernetes(
+        ) -> None:
     modules = [module for _, module, _ in baton_environments()]
 
-    assert modules.count("orchestrator") == 2 and modules.count("worker") == 2
+    assert [modules.count(m) for m in ("orchestrator", "worker", "worker.chat")] == [2, 2, 2]
 
 
 @pytest.mark.parametrize("urls", [

@@ -1,5 +1,5 @@
-"""The browser's files: the widget script for any site, the demo page and its session in
-development only."""
+"""The browser's files: the widget script for any site, the dashboard for human agents in every
+environment, the demo page and its session in development only."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def web_dir(tmp_path: Path) -> Path:
     (tmp_path / "widget" / "widget.js").write_text("console.log('widget');\n")
     (tmp_path / "demo").mkdir()
     (tmp_path / "demo" / "index.html").write_text("<!doctype html><title>demo</title>\n")
+    (tmp_path / "dashboard").mkdir()
+    (tmp_path / "dashboard" / "index.html").write_text("<!doctype html><title>desk</title>\n")
+    (tmp_path / "dashboard" / "dashboard.js").write_text("console.log('desk');\n")
     (tmp_path / "secret.txt").write_text("not for the web\n")
     return tmp_path
 
@@ -76,6 +79,48 @@ async def test_the_demo_page_allows_scripts_from_here_and_connections_to_livekit
     assert policy["script-src"] == "'self'"
     assert policy["connect-src"] == f"'self' ws://{livekit} http://{livekit}"
     assert policy["frame-ancestors"] == "'none'"
+
+
+async def test_the_dashboard_is_served_in_production_allowing_connections_to_livekit(
+        orchestrator_client_factory: OrchestratorClientFactory, production: Settings) -> None:
+    secure = production.model_copy(update={"livekit_url": "wss://livekit.example.com"})
+    async with orchestrator_client_factory(secure) as client:
+        bare = await client.get("/dashboard", follow_redirects=False)
+        page = await client.get("/dashboard/")
+        script = await client.get("/dashboard/dashboard.js")
+        config = await client.get("/dashboard/config")
+
+    assert bare.status_code == 308 and bare.headers["location"] == "/dashboard/"
+    assert page.status_code == 200 and "<title>desk</title>" in page.text
+    assert script.status_code == 200 and script.text == "console.log('desk');\n"
+    policy = dict(part.strip().split(" ", 1)
+                  for part in page.headers["content-security-policy"].split(";"))
+    assert policy["connect-src"] == ("'self' wss://livekit.example.com "
+                                     "https://livekit.example.com")
+    assert policy["script-src"] == "'self'"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert config.json() == {"offline_models": False}
+
+
+@pytest.mark.parametrize("path", ["/dashboard/missing.js", "/dashboard/..%2Fsecret.txt",
+                                  "/dashboard/%2E%2E/secret.txt"])
+async def test_only_the_built_dashboard_files_are_served(
+        orchestrator_client_factory: OrchestratorClientFactory, production: Settings,
+        path: str) -> None:
+    async with orchestrator_client_factory(production) as client:
+        response = await client.get(path)
+
+    assert response.status_code in (404, 422)
+    assert "not for the web" not in response.text
+
+
+async def test_the_dashboard_says_when_the_models_are_the_offline_demos(
+        orchestrator_client_factory: OrchestratorClientFactory, development: Settings) -> None:
+    offline = development.model_copy(update={"demo_offline": True})
+    async with orchestrator_client_factory(offline) as client:
+        config = await client.get("/dashboard/config")
+
+    assert config.json() == {"offline_models": True}
 
 
 @pytest.mark.parametrize(("method", "path"), [("GET", "/demo/"), ("POST", "/demo/session")])

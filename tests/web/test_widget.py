@@ -120,18 +120,22 @@ def test_phone_calls_and_handoffs_in_the_log_are_said_in_words(
 
     append_to_log(
         stack.redis.url, visitor.conversation_id(),
-        CallEvent(outcome=CallOutcome.DIALING),
+        CallEvent(outcome=CallOutcome.DIALING, number_ending="42"),
         CallEvent(outcome=CallOutcome.BUSY, sip_status=486, sip_reason="Busy Here"),
-        CallEvent(outcome=CallOutcome.FAILED, sip_status=480, sip_reason="Unavailable"),
-        HandoffEvent(handoff_id="h.1", state=HandoffState.REQUESTED),
-        HandoffEvent(handoff_id="h.1", state=HandoffState.FAILED,
+        CallEvent(outcome=CallOutcome.UNREACHABLE, sip_status=480, sip_reason="Unavailable"),
+        CallEvent(outcome=CallOutcome.FAILED, sip_status=503, sip_reason="Service Unavailable"),
+        HandoffEvent(handoff_id="h-1", state=HandoffState.REQUESTED),
+        HandoffEvent(handoff_id="h-1", state=HandoffState.FAILED,
                      failure=HandoffFailure.NO_HUMAN_AVAILABLE),
-        HandoffEvent(handoff_id="h.2", state=HandoffState.CONNECTED, human="Dana"))
+        HandoffEvent(handoff_id="h-2", state=HandoffState.CONNECTED, human="Dana"))
 
-    for words in ("Calling your phone…", "Your line was busy, so the call did not go through.",
-                  "The phone call could not be connected (480 Unavailable).",
+    for words in ("Calling your phone (the number ending 42)…",
+                  "Your line was busy, so the call did not go through.",
+                  "Your phone could not be reached (it may be switched off or out of signal).",
+                  "The phone call could not be connected (503 Service Unavailable).",
                   "Asking for a person from the team to join…",
-                  "Nobody from the team is free right now; the assistant carries on with you.",
+                  "Nobody from the team is free right now. The assistant carries on with you "
+                  "and can book a callback.",
                   "You are now talking to Dana."):
         visitor.wait_for(visitor.thread.get_by_text(words, exact=True))
     visitor.shot("said in words")

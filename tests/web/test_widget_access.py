@@ -7,29 +7,11 @@ import pytest
 from playwright.sync_api import Browser
 
 from deploy.stack import Stack
-from tests.web.conftest import WAIT_MS, Visitor, visitor_on
+from tests.web.conftest import FOCUSED, WAIT_MS, Visitor, tab_to, visitor_on
 
 pytestmark = pytest.mark.browser
 
-FOCUSED = """() => {
-  const element = document.activeElement;
-  if (!element) return '';
-  const label = element.labels?.[0]?.textContent ?? element.getAttribute('aria-label');
-  return (label || element.textContent || element.tagName).trim();
-}"""
 NO_SIDEWAYS_SCROLL = "() => document.documentElement.scrollWidth <= window.innerWidth"
-
-
-def tab_to(visitor: Visitor, name: str, *, backwards: bool = False) -> None:
-    """Press Tab (or Shift+Tab) until the control named `name` has the focus."""
-    seen = []
-    for _ in range(40):
-        visitor.page.keyboard.press("Shift+Tab" if backwards else "Tab")
-        focused = visitor.page.evaluate(FOCUSED)
-        if focused == name:
-            return
-        seen.append(focused)
-    raise AssertionError(f"{name!r} is not reachable with the keyboard; focus went {seen}")
 
 
 def test_every_control_works_from_the_keyboard_and_axe_finds_nothing_serious(

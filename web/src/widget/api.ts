@@ -17,11 +17,24 @@ export interface VoiceSession {
 
 export type Failure = "unreachable" | "refused" | "not_found" | "closed" | "busy" | "invalid";
 
-/** Something the visitor may need to be told; `failure` says which words. */
+/** Something the visitor may need to be told; `failure` says which words, `code` is the
+ * orchestrator's error type (`DialOutDisabled`, ...) and `retryAfter` its Retry-After. */
 export class ApiError extends Error {
-  constructor(readonly failure: Failure, readonly status: number, message: string) {
+  constructor(readonly failure: Failure, readonly status: number, message: string,
+              readonly code = "", readonly retryAfter: number | null = null) {
     super(message);
   }
+}
+
+export type DialOutcome = "answered" | "busy" | "no_answer" | "declined" | "unreachable"
+  | "failed";
+
+export interface DialResult {
+  outcome: DialOutcome;
+  sip_status: number | null;
+  sip_reason: string | null;
+  number_ending: string;
+  participant_identity: string | null;
 }
 
 const REFRESH_MARGIN_MS = 60_000;
@@ -83,6 +96,17 @@ export class Api {
     return await this.call("POST", "voice", { trigger }) as VoiceSession;
   }
 
+  /** Call the visitor's phone; answers once it is answered or the call failed. */
+  async dialOut(phoneNumber: string): Promise<DialResult> {
+    return await this.call("POST", "dial-out", { phone_number: phoneNumber,
+                                                 trigger: "visitor" }) as DialResult;
+  }
+
+  /** Ask for a person in the call in progress; the log tells how it goes. */
+  async requestHandoff(reason: string): Promise<void> {
+    await this.call("POST", "handoffs", { reason });
+  }
+
   /** The URL of the conversation's live stream after `after`, with a fresh token. */
   async streamUrl(after: string | null): Promise<string> {
     const session = await this.sessions.session();
@@ -116,9 +140,15 @@ export class Api {
       return this.call(method, route, body, true);
     }
     if (!response.ok) {
-      const detail = await response.json().catch(() => ({})) as { message?: string };
-      throw new ApiError(failureOf(response.status), response.status,
-                         detail.message ?? `status ${response.status}`);
+      const detail = await response.json().catch(() => ({})) as
+        { error?: string; message?: string; field?: string | null };
+      // A 422's message starts with the field it names, which the visitor need not read.
+      const message = (detail.message ?? `status ${response.status}`)
+        .replace(detail.field ? `${detail.field}: ` : /^$/, "");
+      const retryAfter = Number(response.headers.get("Retry-After"));
+      throw new ApiError(failureOf(response.status), response.status, message,
+                         detail.error ?? "",
+                         Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter : null);
     }
     return response.json();
   }

@@ -33,9 +33,12 @@ export interface CallListener {
   caption(caption: Caption): void;
   ended(why: CallEnd): void;
   audioBlocked(blocked: boolean): void;
+  /** A person from the team is heard in the call (their name), or no longer (null). */
+  humanHeard(name: string | null): void;
 }
 
 const AGENT_STATE = "lk.agent.state";
+const ROLE = "baton.role";
 const TRANSCRIPTION = "lk.transcription";
 
 /** Ask for the microphone; the visitor's refusal and missing devices become words later. */
@@ -64,6 +67,7 @@ export async function microphones(): Promise<MediaDeviceInfo[]> {
 export class VoiceCall {
   readonly room = new Room({ adaptiveStream: false, dynacast: false });
   private agentMeter: LevelMeter | null = null;
+  private human: { track: RemoteTrack; meter: LevelMeter } | null = null;
   private readonly micMeter: LevelMeter;
   private readonly players = new Set<HTMLMediaElement>();
   private endedBy: CallEnd | null = null;
@@ -73,8 +77,8 @@ export class VoiceCall {
               private readonly speakers: HTMLElement, private readonly listener: CallListener) {
     this.micMeter = new LevelMeter(audio, mic.mediaStreamTrack);
     const room = this.room;
-    room.on(RoomEvent.TrackSubscribed, (track, _publication, participant) =>
-      this.play(track, participant));
+    room.on(RoomEvent.TrackSubscribed, (track, publication, participant) =>
+      this.play(track, publication.trackName, participant));
     room.on(RoomEvent.TrackUnsubscribed, (track) => this.stopPlaying(track));
     room.on(RoomEvent.ParticipantConnected, () => this.checkAgent());
     room.on(RoomEvent.ParticipantDisconnected, () => this.checkAgent());
@@ -100,9 +104,9 @@ export class VoiceCall {
     this.checkAgent();
   }
 
-  /** Loudness of the agent's voice and the visitor's microphone, 0 to 1. */
-  levels(): { agent: number; visitor: number } {
-    return { agent: this.agentMeter?.level() ?? 0,
+  /** Loudness of the agent's voice, a team member's and the visitor's microphone, 0 to 1. */
+  levels(): { agent: number; human: number; visitor: number } {
+    return { agent: this.agentMeter?.level() ?? 0, human: this.human?.meter.level() ?? 0,
              visitor: this.muted ? 0 : this.micMeter.level() };
   }
 
@@ -130,14 +134,21 @@ export class VoiceCall {
     await this.room.disconnect();
   }
 
-  private play(track: RemoteTrack, participant: RemoteParticipant): void {
+  private play(track: RemoteTrack, name: string, participant: RemoteParticipant): void {
     if (track.kind !== Track.Kind.Audio) return;
     const element = track.attach();
+    // Whose track each element plays, for the page's own tools and tests.
+    element.dataset.batonSpeaker = participant.identity;
+    element.dataset.batonTrack = name;
     this.speakers.append(element);
     this.players.add(element);
     if (participant.isAgent) {
       this.agentMeter?.disconnect();
       this.agentMeter = new LevelMeter(this.audio, track.mediaStreamTrack);
+    } else if (participant.attributes[ROLE] === "human") {
+      this.human?.meter.disconnect();
+      this.human = { track, meter: new LevelMeter(this.audio, track.mediaStreamTrack) };
+      this.listener.humanHeard(participant.name || "A team member");
     }
   }
 
@@ -145,6 +156,11 @@ export class VoiceCall {
     for (const element of track.detach()) {
       element.remove();
       this.players.delete(element);
+    }
+    if (this.human?.track === track) {
+      this.human.meter.disconnect();
+      this.human = null;
+      this.listener.humanHeard(null);
     }
   }
 
@@ -174,6 +190,8 @@ export class VoiceCall {
     for (const element of this.players) element.remove();
     this.players.clear();
     this.agentMeter?.disconnect();
+    this.human?.meter.disconnect();
+    this.human = null;
     this.micMeter.disconnect();
     this.mic.stop();
     const why: CallEnd = this.endedBy ?? (

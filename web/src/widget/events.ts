@@ -19,12 +19,19 @@ export interface MessageEvent extends Base {
 
 export interface ToolCallEvent extends Base {
   kind: "tool_call";
+  call_id: string;
   name: string;
+  /** A JSON object, as text. */
+  arguments: string;
+  channel: Channel;
 }
 
 export interface ToolResultEvent extends Base {
   kind: "tool_result";
+  call_id: string;
   name: string;
+  output: string;
+  is_error: boolean;
 }
 
 export interface ChannelSwitchEvent extends Base {
@@ -36,6 +43,9 @@ export interface ChannelSwitchEvent extends Base {
 
 export interface VerificationEvent extends Base {
   kind: "verification";
+  subject: string;
+  method: string;
+  verified_at: string;
 }
 
 export type HandoffState = "requested" | "offered" | "accepted" | "connecting" | "connected"
@@ -47,11 +57,15 @@ export interface HandoffEvent extends Base {
   kind: "handoff";
   handoff_id: string;
   state: HandoffState;
+  trigger: "tool" | "keyword" | "api" | null;
   /** Why a person was asked for, in words (requested). */
   reason: string | null;
   failure: HandoffFailure | null;
-  /** The person's display name; never a phone number. */
+  /** The human's display name. */
   human: string | null;
+  sip_status: number | null;
+  /** The handoff card (offered). */
+  card: Record<string, unknown> | null;
 }
 
 export type AgentState = "waiting" | "joined" | "unavailable";
@@ -67,14 +81,16 @@ export interface SuggestionEvent extends Base {
   reason: string;
 }
 
-export type CallOutcome = "dialing" | "answered" | "busy" | "no_answer" | "declined" | "failed"
-  | "ended";
+export type CallOutcome = "dialing" | "answered" | "busy" | "no_answer" | "declined"
+  | "unreachable" | "failed" | "ended" | "transferred" | "transfer_failed";
 
 export interface CallEvent extends Base {
   kind: "call";
   outcome: CallOutcome;
   sip_status: number | null;
   sip_reason: string | null;
+  /** The last two digits of the number dialled. */
+  number_ending: string | null;
 }
 
 export type LogEvent = MessageEvent | ToolCallEvent | ToolResultEvent | ChannelSwitchEvent

@@ -8,7 +8,8 @@ import {
 } from "./words";
 import type { Caption } from "./call";
 
-const CALL_FAILED = new Set(["busy", "no_answer", "declined", "failed"]);
+const CALL_FAILED = new Set(["busy", "no_answer", "declined", "unreachable", "failed",
+                             "transfer_failed"]);
 
 export interface Pending {
   sent(): void;
@@ -32,7 +33,10 @@ export class Thread {
       case "agent": this.note(seq, AGENT_WORDS[event.state], event.state === "unavailable"); break;
       case "suggestion": this.suggestion(seq, event); break;
       case "call": this.note(seq, callWords(event), CALL_FAILED.has(event.outcome)); break;
-      case "handoff": this.note(seq, handoffWords(event), event.state === "failed"); break;
+      case "handoff":
+        this.note(seq, handoffWords(event),
+                  event.state === "failed" || event.state === "declined");
+        break;
       default: break; // tool calls and verifications are for the agents, not the visitor
     }
   }

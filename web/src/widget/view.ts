@@ -24,6 +24,9 @@ export interface CallPanel {
   agentState: HTMLElement;
   speaking: HTMLElement;
   agentLevel: HTMLMeterElement;
+  humanRow: HTMLElement;
+  humanLabel: HTMLElement;
+  humanLevel: HTMLMeterElement;
   micLevel: HTMLMeterElement;
   microphone: HTMLSelectElement;
   mute: HTMLButtonElement;
@@ -32,17 +35,19 @@ export interface CallPanel {
   speakers: HTMLElement;
 }
 
-function meter(label: string): [HTMLElement, HTMLMeterElement] {
+function meter(label: string): [HTMLElement, HTMLMeterElement, HTMLElement] {
   const id = uid("meter");
   const element = h("meter", { id, min: "0", max: "1", value: "0", low: "0.15", high: "0.6",
                                optimum: "0.4" });
-  return [h("div", { class: "baton-meter" }, h("label", { for: id, text: label }), element),
-          element];
+  const text = h("label", { for: id, text: label });
+  return [h("div", { class: "baton-meter" }, text, element), element, text];
 }
 
 function callPanel(): CallPanel {
   const [agentRow, agentLevel] = meter("Assistant's voice");
   const [micRow, micLevel] = meter("Your microphone");
+  const [humanRow, humanLevel, humanLabel] = meter("Team member's voice");
+  humanRow.hidden = true;
   const microphoneId = uid("mic");
   const microphone = h("select", { id: microphoneId });
   const mute = h("button", { type: "button", class: "baton-button", "aria-pressed": "false",
@@ -56,13 +61,13 @@ function callPanel(): CallPanel {
   const speakers = h("div", { class: "baton-speakers", hidden: true });
   const root = h("section", { class: "baton-call", "aria-label": "Voice call", hidden: true },
     agentState, speaking,
-    h("div", { class: "baton-meters" }, agentRow, micRow),
+    h("div", { class: "baton-meters" }, agentRow, humanRow, micRow),
     h("div", { class: "baton-device" }, h("label", { for: microphoneId, text: "Microphone" }),
       microphone),
     h("div", { class: "baton-call-buttons" }, mute, hangUp, enableSound),
     speakers);
-  return { root, agentState, speaking, agentLevel, micLevel, microphone, mute, hangUp,
-           enableSound, speakers };
+  return { root, agentState, speaking, agentLevel, humanRow, humanLabel, humanLevel, micLevel,
+           microphone, mute, hangUp, enableSound, speakers };
 }
 
 export function buildView(title: string): View {

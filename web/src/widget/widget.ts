@@ -7,6 +7,8 @@ import {
 } from "./call";
 import { h } from "./dom";
 import type { Logged } from "./events";
+import { PersonRequest } from "./person";
+import { PhoneCallback } from "./phone";
 import { LogStream, type StreamState } from "./stream";
 import { Thread } from "./thread";
 import { buildView, type View } from "./view";
@@ -70,8 +72,12 @@ export class Widget {
   private readonly stream: LogStream;
   private phase: Phase = "chat";
   private call: VoiceCall | null = null;
-  private callInLog = false;
+  /** The call the log says is in progress (this browser's, another tab's, or a phone). */
+  private callInLog: "voice" | "phone" | null = null;
+  private readonly phone: PhoneCallback;
+  private readonly person: PersonRequest;
   private chosenMicrophone: string | undefined;
+  private humanName: string | null = null;
   private readonly startedAt = Date.now();
   /** Messages typed while joining or ending a call, sent once it is clear where to. */
   private held: { text: string; send: (intoCall: boolean) => void }[] = [];
@@ -89,6 +95,12 @@ export class Widget {
     this.thread = new Thread(this.view.thread, () => void this.startCall("agent"));
     this.stream = new LogStream(this.api, (logged) => this.onLogged(logged),
                                 (state) => this.onStream(state));
+    this.phone = new PhoneCallback(this.api);
+    this.person = new PersonRequest(this.api);
+    this.addAction(this.phone.button);
+    this.addAction(this.person.button);
+    this.addPanel(this.phone.panel);
+    this.addPanel(this.person.panel);
     this.wire();
     this.render();
   }
@@ -228,6 +240,11 @@ export class Widget {
       },
       caption: (caption) => this.thread.caption(caption),
       audioBlocked: (blocked) => { panel.enableSound.hidden = !blocked; },
+      humanHeard: (name) => {
+        this.humanName = name;
+        panel.humanRow.hidden = name === null;
+        if (name) panel.humanLabel.textContent = `${name}'s voice`;
+      },
       ended: (why) => this.callEnded(why),
     };
   }
@@ -256,16 +273,20 @@ export class Widget {
   }
 
   private onLogged(logged: Logged): void {
-    this.thread.add(logged);
     const event = logged.event;
+    // An agent waits in the room while a phone rings; the visitor hears of the call instead.
+    const unheard = event.kind === "agent" && event.state === "joined" && !this.callInLog;
+    if (!unheard) this.thread.add(logged);
     if (event.kind === "channel_switch") {
       if (event.to_channel === "chat") {
-        this.callInLog = false;
+        this.callInLog = null;
         if (this.phase === "ending") this.backToChat();
       } else if (event.from_channel !== null) {
-        this.callInLog = true;
+        this.callInLog = event.to_channel;
       }
       this.render();
+    } else if (event.kind === "handoff") {
+      this.person.handoff(event);
     } else if (event.kind === "agent" && event.state === "unavailable" &&
                Date.parse(event.at) > this.startedAt - 10_000) {
       this.showAlert("call", AGENT_WORDS.unavailable, "Try the call again",
@@ -342,9 +363,12 @@ export class Widget {
     const { switchButton, call, status } = this.view;
     const inCall = this.phase === "call";
     if (call.root.contains(document.activeElement) && !inCall) switchButton.focus();
+    const onPhone = this.callInLog === "phone";
     call.root.hidden = !inCall;
-    switchButton.hidden = inCall;
+    switchButton.hidden = inCall || onPhone;
     switchButton.disabled = this.phase !== "chat";
+    this.phone.setAvailable(this.phase === "chat" && this.callInLog === null);
+    this.person.setInCall(inCall || this.callInLog !== null);
     switchButton.textContent = {
       chat: this.callInLog ? "Join the call" : "Switch to voice",
       joining: "Connecting…",
@@ -353,12 +377,17 @@ export class Widget {
     }[this.phase];
     this.thread.enableOffers(this.phase === "chat");
     if (this.phase === "joining") status.textContent = "Starting the call…";
-    else if (status.textContent === "Starting the call…") status.textContent = "";
+    else if (onPhone) status.textContent = "On the phone";
+    else if (status.textContent === "Starting the call…" || status.textContent === "On the phone") {
+      status.textContent = "";
+    }
     if (!inCall) {
       call.mute.setAttribute("aria-pressed", "false");
       call.agentState.textContent = "Connecting the call…";
       call.speaking.textContent = "";
       call.agentLevel.value = 0;
+      call.humanLevel.value = 0;
+      call.humanRow.hidden = true;
       call.micLevel.value = 0;
     }
     this.container.dataset.batonPhase = this.phase;
@@ -377,10 +406,12 @@ export class Widget {
     const panel = this.view.call;
     const tick = (): void => {
       if (!this.call) return;
-      const { agent, visitor } = this.call.levels();
+      const { agent, human, visitor } = this.call.levels();
       panel.agentLevel.value = agent;
+      panel.humanLevel.value = human;
       panel.micLevel.value = visitor;
-      const who = [agent > SPEAKING_LEVEL && "the assistant", visitor > SPEAKING_LEVEL && "you"]
+      const who = [agent > SPEAKING_LEVEL && "the assistant",
+                   human > SPEAKING_LEVEL && this.humanName, visitor > SPEAKING_LEVEL && "you"]
         .filter(Boolean);
       panel.speaking.textContent = who.length ? `Speaking now: ${who.join(" and ")}` : "";
       this.meterFrame = requestAnimationFrame(tick);

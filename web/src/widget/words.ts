@@ -3,7 +3,8 @@
 // only need to be added.
 
 import type {
-  AgentEvent, CallEvent, ChannelSwitchEvent, HandoffEvent, HandoffFailure, MessageEvent, Role, SuggestionEvent,
+  AgentEvent, CallEvent, ChannelSwitchEvent, HandoffEvent, HandoffFailure, MessageEvent, Role,
+  SuggestionEvent,
 } from "./events";
 
 export const SPEAKER: Record<Role, string> = {
@@ -52,12 +53,18 @@ const CALL_WORDS: Record<CallEvent["outcome"], string> = {
   busy: "Your line was busy, so the call did not go through.",
   no_answer: "The phone call was not answered.",
   declined: "The phone call was declined.",
+  unreachable: "Your phone could not be reached (it may be switched off or out of signal).",
   failed: "The phone call could not be connected.",
   ended: "The phone call ended.",
+  transferred: "Your phone call was transferred.",
+  transfer_failed: "Your phone call could not be transferred.",
 };
 
 export function callWords(event: CallEvent): string {
   const words = CALL_WORDS[event.outcome];
+  if (event.outcome === "dialing" && event.number_ending) {
+    return `Calling your phone (the number ending ${event.number_ending})…`;
+  }
   if (event.outcome === "failed" && event.sip_status) {
     const reason = event.sip_reason ? ` ${event.sip_reason}` : "";
     return `${words.replace(/\.$/, "")} (${event.sip_status}${reason}).`;
@@ -65,25 +72,32 @@ export function callWords(event: CallEvent): string {
   return words;
 }
 
-const HANDOFF_FAILED: Record<HandoffFailure, string> = {
-  no_human_available: "Nobody from the team is free right now; the assistant carries on with you.",
-  timeout: "Nobody from the team answered in time; the assistant carries on with you.",
-  declined: "The team member could not take the call; the assistant carries on with you.",
-  no_answer: "The team member did not answer; the assistant carries on with you.",
-  busy: "The team member is on another call; the assistant carries on with you.",
-  failed: "Bringing in a person did not work; the assistant carries on with you.",
-  caller_left: "You left before a team member joined.",
+/** What a visitor is told when bringing in a person did not work, and what happens next. */
+export const HANDOFF_FAILED: Record<HandoffFailure, string> = {
+  no_answer: "Nobody from the team answered. The assistant carries on with you and can book " +
+    "a callback.",
+  busy: "The team's line was busy. The assistant carries on with you and can book a callback.",
+  declined: "The team member could not take the call. The assistant carries on with you and " +
+    "can book a callback.",
+  timeout: "Nobody from the team answered in time. The assistant carries on with you and can " +
+    "book a callback.",
+  no_human_available: "Nobody from the team is free right now. The assistant carries on with " +
+    "you and can book a callback.",
+  caller_left: "You left the call before a team member joined.",
+  failed: "Bringing in a person did not work. The assistant carries on with you and can book " +
+    "a callback.",
 };
 
 export function handoffWords(event: HandoffEvent): string {
-  const who = event.human ?? "A team member";
+  const who = event.human ?? "A person from the team";
   switch (event.state) {
     case "requested": return "Asking for a person from the team to join…";
-    case "offered": return "Waiting for a person from the team to accept…";
-    case "accepted": return `${who} accepted and is joining.`;
-    case "connecting": return `${who} is about to join the call.`;
+    case "offered": return "Waiting for a person from the team to answer…";
+    case "accepted": return `${who} is joining; the assistant is briefing them. You will hear ` +
+      "music meanwhile.";
+    case "connecting": return `${who} is joining the call now…`;
     case "connected": return `You are now talking to ${event.human ?? "a person from the team"}.`;
-    case "ended": return `${who} has left the call.`;
+    case "ended": return `${who} has left the call; the assistant is back with you.`;
     case "declined": return HANDOFF_FAILED.declined;
     case "failed": return HANDOFF_FAILED[event.failure ?? "failed"];
   }
