@@ -4,15 +4,16 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := redis-server chromium espeak-ng sox
+# prometheus brings promtool, which tests the alert rules (deploy/prometheus/).
+APT_PACKAGES := redis-server chromium espeak-ng sox docker-compose prometheus
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint typecheck bench system-deps web-build clean
+.PHONY: run test lint typecheck bench system-deps web-build web-typecheck clean
 
 run: system-deps $(VENV)/.installed web-build
 	$(PY) -m deploy.local
 
-test: system-deps $(VENV)/.installed web-build
+test: system-deps $(VENV)/.installed web-build web-typecheck
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
@@ -47,9 +48,12 @@ web/node_modules/.installed: web/package.json web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 	touch $@
 
-web/dist/.built: web/node_modules/.installed $(shell find web/src -type f 2>/dev/null) web/package.json
+web/dist/.built: web/node_modules/.installed $(shell find web/src -type f 2>/dev/null) web/package.json web/build.mjs
 	cd web && npm run build
 	touch $@
+
+web-typecheck: web/node_modules/.installed
+	cd web && npm run --silent typecheck
 
 clean:
 	rm -rf $(VENV) web/node_modules web/dist .pytest_cache .mypy_cache

@@ -59,19 +59,21 @@ STAND_IN_NICENESS = 10
 
 
 @contextlib.contextmanager
-def local_stack(directory: Path, *, same_priority: bool = False) -> Iterator[str]:
+def local_stack(directory: Path, *, same_priority: bool = False,
+                **overrides: object) -> Iterator[str]:
     """Redis, devserver and `python -m orchestrator` on free loopback ports; yields its URL.
 
     Unless `same_priority`, the devserver and this process (the load generator) run at a
-    lower CPU priority than the orchestrator and Redis.
+    lower CPU priority than the orchestrator and Redis. `overrides` are orchestrator settings
+    beyond the stack's own (e.g. `sse_streams_per_replica=2000`).
     """
     redis = RedisServer(directory / "redis")
     devserver = DevServer(log_path=directory / "devserver.log")
     port = free_port()
     settings = Settings.model_validate({
-        "redis_url": redis.url, "livekit_url": devserver.url,
+        "env": "development", "redis_url": redis.url, "livekit_url": devserver.url,
         "livekit_api_key": devserver.api_key, "livekit_api_secret": devserver.api_secret,
-        "api_keys": BENCH_API_KEY, "host": "127.0.0.1", "port": port})
+        "api_keys": BENCH_API_KEY, "host": "127.0.0.1", "port": port, **overrides})
     orchestrator = ManagedProcess("orchestrator", [sys.executable, "-m", "orchestrator"],
                                   env=settings.environment(),
                                   log_path=directory / "orchestrator.log")

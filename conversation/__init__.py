@@ -1,5 +1,6 @@
 """The channel-agnostic conversation log: typed events, the record, and their Redis store."""
 
+from conversation import attributes, calls, chatturns
 from conversation.errors import (
     BatonError,
     ConversationExists,
@@ -8,27 +9,37 @@ from conversation.errors import (
     StoreUnavailable,
 )
 from conversation.events import (
+    AgentEvent,
+    AgentState,
     CallEvent,
     CallOutcome,
     Channel,
     ChannelSwitchEvent,
+    CsatEvent,
     Event,
     HandoffEvent,
     HandoffFailure,
     HandoffState,
+    HandoffTrigger,
     MessageEvent,
+    ResolutionEvent,
     Role,
     StoredEvent,
+    Suggestion,
+    SuggestionEvent,
     ToolCallEvent,
     ToolResultEvent,
     VerificationEvent,
     parse_event,
 )
 from conversation.ids import validate_conversation_id
-from conversation.record import Conversation, Status, VerifiedIdentity
-from conversation.store import Appended, ConversationStore
+from conversation.record import IN_CALL, Conversation, Status, VerifiedIdentity
+from conversation.store import Appended, ConversationStore, Transition
 
 __all__ = [
+    "IN_CALL",
+    "AgentEvent",
+    "AgentState",
     "Appended",
     "BatonError",
     "CallEvent",
@@ -39,20 +50,29 @@ __all__ = [
     "ConversationExists",
     "ConversationNotFound",
     "ConversationStore",
+    "CsatEvent",
     "Event",
     "HandoffEvent",
     "HandoffFailure",
     "HandoffState",
+    "HandoffTrigger",
     "InvalidInput",
     "MessageEvent",
+    "ResolutionEvent",
     "Role",
     "Status",
     "StoreUnavailable",
     "StoredEvent",
+    "Suggestion",
+    "SuggestionEvent",
     "ToolCallEvent",
     "ToolResultEvent",
+    "Transition",
     "VerificationEvent",
     "VerifiedIdentity",
+    "attributes",
+    "calls",
+    "chatturns",
     "parse_event",
     "validate_conversation_id",
 ]

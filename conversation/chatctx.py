@@ -5,6 +5,7 @@ The only module of `conversation/` that imports LiveKit.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 from livekit.agents import llm
 
 from conversation.events import (
+    MAX_TEXT_CHARS,
+    MAX_TOOL_CHARS,
     Channel,
     Event,
     MessageEvent,
@@ -59,11 +62,12 @@ def history_to_chat_context(history: History) -> llm.ChatContext:
             created_at=first_kept.at.timestamp() - 0.001 if first_kept else 0.0,
             extra={_BATON: {"summary": True}},
         ))
-    items.extend(_item(stored.event) for stored in history.kept)
+    items.extend(chat_item(stored.event) for stored in history.kept)
     return llm.ChatContext(items)
 
 
-def _item(event: Event) -> llm.ChatItem:
+def chat_item(event: Event) -> llm.ChatItem:
+    """The model-visible item for one log event (a message, a tool call or its result)."""
     created_at = event.at.timestamp()
     if isinstance(event, MessageEvent):
         text = event.text
@@ -87,32 +91,67 @@ def _item(event: Event) -> llm.ChatItem:
     raise TypeError(f"{event.kind} events are not model-visible")
 
 
-def event_from_item(item: llm.ChatItem, *, channel: Channel,
-                    author: str | None = None) -> Event | None:
-    """The log event for a chat item, with the item's id as event id so rewrites are no-ops.
+def events_from_item(item: llm.ChatItem, *, channel: Channel,
+                     author: str | None = None) -> list[Event]:
+    """The log events for a chat item, with the item's id as event id so rewrites are no-ops.
 
-    Returns None for items that are not conversation (instructions, summaries, handoffs).
+    Never refuses what the framework committed: text longer than one event holds is split
+    into several events in order (ids `<item id>`, `<item id>:2`, ...), tool arguments that
+    are not a JSON object are kept as text inside one, and an oversize tool result is cut with
+    a marker, so the call and its result stay paired. Items that are not conversation
+    (instructions, summaries, handoffs) give no events.
     """
     at = datetime.fromtimestamp(item.created_at, UTC)
     if isinstance(item, llm.ChatMessage):
         baton: dict[str, Any] = item.extra.get(_BATON, {})
         if baton.get("summary") or item.role not in ("user", "assistant"):
-            return None
+            return []
         text = baton.get("text") or item.text_content
         if not text:
-            return None
-        return MessageEvent(
-            event_id=item.id, at=at,
+            return []
+        parts = [text[i:i + MAX_TEXT_CHARS] for i in range(0, len(text), MAX_TEXT_CHARS)]
+        return [MessageEvent(
+            event_id=item.id if n == 0 else f"{item.id}:{n + 1}", at=at,
             role=Role(baton.get("role", item.role)),
             channel=Channel(baton.get("channel", channel.value)),
-            author=baton.get("author", author), text=text, interrupted=item.interrupted,
-        )
+            author=baton.get("author", author), text=part, interrupted=item.interrupted,
+        ) for n, part in enumerate(parts)]
     if isinstance(item, llm.FunctionCall):
         baton = item.extra.get(_BATON, {})
-        return ToolCallEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
-                             arguments=item.arguments or "{}",
-                             channel=Channel(baton.get("channel", channel.value)))
+        return [ToolCallEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
+                              arguments=storable_arguments(item.arguments),
+                              channel=Channel(baton.get("channel", channel.value)))]
     if isinstance(item, llm.FunctionCallOutput):
-        return ToolResultEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
-                               output=item.output, is_error=item.is_error)
-    return None
+        return [ToolResultEvent(event_id=item.id, at=at, call_id=item.call_id, name=item.name,
+                                output=_cut(item.output, MAX_TOOL_CHARS),
+                                is_error=item.is_error)]
+    return []
+
+
+UNPARSED = "unparsed_arguments"
+
+
+def storable_arguments(arguments: str | None) -> str:
+    """Tool arguments as the log keeps them: a JSON object, as the model sent them when it
+    sent one, otherwise its text under `unparsed_arguments` (cut to fit)."""
+    text = arguments or "{}"
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError:
+        parsed = None
+    if isinstance(parsed, dict) and len(text) <= MAX_TOOL_CHARS:
+        return text
+    room = MAX_TOOL_CHARS - len(json.dumps({UNPARSED: ""}))
+    wrapped = json.dumps({UNPARSED: _cut(text, room)})
+    while len(wrapped) > MAX_TOOL_CHARS:
+        # Escaping can grow the text; cut further until the wrapper fits.
+        room -= len(wrapped) - MAX_TOOL_CHARS
+        wrapped = json.dumps({UNPARSED: _cut(text, room)})
+    return wrapped
+
+
+def _cut(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    marker = f" …[cut: {len(text) - limit} more characters]"
+    return text[: max(0, limit - len(marker))] + marker

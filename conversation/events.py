@@ -34,28 +34,65 @@ class Role(StrEnum):
 class HandoffState(StrEnum):
     REQUESTED = "requested"
     OFFERED = "offered"
+    """Offered to a human on the dashboard, or their phone is being dialled."""
     ACCEPTED = "accepted"
+    """The human is joining the visitor's room, in consult: they hear only the agent."""
+    CONNECTING = "connecting"
+    """The human asked to talk to the visitor."""
     CONNECTED = "connected"
+    """Visitor and human hear each other; the agent only transcribes."""
+    ENDED = "ended"
     DECLINED = "declined"
     FAILED = "failed"
 
 
+TERMINAL_HANDOFF_STATES = frozenset({HandoffState.ENDED, HandoffState.DECLINED,
+                                     HandoffState.FAILED})
+
+
+class HandoffTrigger(StrEnum):
+    TOOL = "tool"
+    """The voice agent decided (its `transfer_to_human` tool)."""
+    KEYWORD = "keyword"
+    """The visitor said one of the configured phrases."""
+    API = "api"
+    """The widget's "talk to a person", or the site."""
+
+
 class HandoffFailure(StrEnum):
-    NOBODY_AVAILABLE = "nobody_available"
-    TIMED_OUT = "timed_out"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
     DECLINED = "declined"
-    CALL_FAILED = "call_failed"
-    VISITOR_LEFT = "visitor_left"
+    TIMEOUT = "timeout"
+    NO_HUMAN_AVAILABLE = "no_human_available"
+    CALLER_LEFT = "caller_left"
+    FAILED = "failed"
+
+
+class AgentState(StrEnum):
+    """Where the AI agent of a call is, as the visitor should be told."""
+
+    WAITING = "waiting"
+    """No agent could be started yet (no worker took the job); another is on its way."""
+    JOINED = "joined"
+    UNAVAILABLE = "unavailable"
+    """Nobody came within the wait; the call ended and the conversation is back in chat."""
 
 
 class CallOutcome(StrEnum):
+    """A phone call's steps and outcomes: dialling out (`conversation/phone.py` maps SIP
+    statuses to them) and cold transfers of the phone visitor."""
+
     DIALING = "dialing"
     ANSWERED = "answered"
     BUSY = "busy"
     NO_ANSWER = "no_answer"
     DECLINED = "declined"
+    UNREACHABLE = "unreachable"
     FAILED = "failed"
     ENDED = "ended"
+    TRANSFERRED = "transferred"
+    TRANSFER_FAILED = "transfer_failed"
 
 
 def _now() -> datetime:
@@ -128,9 +165,48 @@ class VerificationEvent(_EventBase):
 
 class HandoffEvent(_EventBase):
     kind: Literal["handoff"] = "handoff"
+    handoff_id: str = Field(min_length=1, max_length=96)
     state: HandoffState
-    reason: HandoffFailure | None = None
-    target: str | None = Field(default=None, max_length=128)
+    trigger: HandoffTrigger | None = None
+    reason: str | None = Field(default=None, max_length=500)
+    """Why a person was asked for, in words (requested)."""
+    failure: HandoffFailure | None = None
+    human: str | None = Field(default=None, max_length=128)
+    """The human's display name; for a phone human never the number."""
+    sip_status: int | None = Field(default=None, ge=100, le=699)
+    card: dict[str, Any] | None = None
+    """The handoff card (offered)."""
+
+
+class AgentEvent(_EventBase):
+    kind: Literal["agent"] = "agent"
+    state: AgentState
+
+
+class Suggestion(StrEnum):
+    SWITCH_TO_VOICE = "switch_to_voice"
+
+
+class SuggestionEvent(_EventBase):
+    """The chat agent offers the visitor something (a voice call); the widget shows it."""
+
+    kind: Literal["suggestion"] = "suggestion"
+    suggestion: Suggestion
+    reason: str = Field(default="", max_length=256)
+
+
+class ResolutionEvent(_EventBase):
+    """The site reports, after the fact, whether the visitor's issue was resolved."""
+
+    kind: Literal["resolution"] = "resolution"
+    resolved: bool
+
+
+class CsatEvent(_EventBase):
+    """The visitor's satisfaction score (1 to 5), as the site collected it."""
+
+    kind: Literal["csat"] = "csat"
+    score: int = Field(ge=1, le=5)
 
 
 class CallEvent(_EventBase):
@@ -138,6 +214,9 @@ class CallEvent(_EventBase):
     outcome: CallOutcome
     sip_status: int | None = Field(default=None, ge=100, le=699)
     sip_reason: str | None = Field(default=None, max_length=128)
+    number_ending: str | None = Field(
+        default=None, pattern=r"^[0-9]{2}$",
+        description="The last two digits of the number dialled; the log never holds more")
 
 
 Event = Annotated[
@@ -147,6 +226,10 @@ Event = Annotated[
     | ChannelSwitchEvent
     | VerificationEvent
     | HandoffEvent
+    | AgentEvent
+    | SuggestionEvent
+    | ResolutionEvent
+    | CsatEvent
     | CallEvent,
     Field(discriminator="kind"),
 ]
@@ -154,7 +237,7 @@ Event = Annotated[
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
 EVENT_KINDS = ("message", "tool_call", "tool_result", "channel_switch", "verification",
-               "handoff", "call")
+               "handoff", "agent", "suggestion", "resolution", "csat", "call")
 
 
 def parse_event(data: dict[str, Any]) -> Event:

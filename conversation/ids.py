@@ -14,6 +14,8 @@ CONVERSATION_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 # `item_x/fnc_0`, and event ids are those item ids.
 EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 STREAM_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
+# `<conversation id>.<number>`: the conversation's n-th handoff to a person.
+HANDOFF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.\d{1,9}$"
 
 _conversation_id = re.compile(CONVERSATION_ID_PATTERN)
 _stream_id = re.compile(STREAM_ID_PATTERN)

@@ -19,6 +19,11 @@ class Status(StrEnum):
     CLOSED = "closed"
 
 
+IN_CALL = frozenset({Status.VOICE, Status.PHONE, Status.HUMAN})
+"""Statuses in which the visitor is in a call (with the AI agent, or a human)."""
+OPEN = frozenset(Status) - {Status.CLOSED}
+
+
 class VerifiedIdentity(BaseModel):
     """Who the chat side says the visitor is, and how it checked."""
 
@@ -40,3 +45,12 @@ class Conversation:
     schema_version: int
     trimmed_events: int
     """Events dropped from the front of the log by its length bound."""
+    calls: int = 0
+    """How many calls (voice or phone) the conversation has had; the current one's number
+    while a call is up. Switch event ids derive from it, so a double click writes one."""
+    visitor: str | None = None
+    """The participant identity of the visitor in the current call, as the room saw them join."""
+    handoffs: int = 0
+    """How many handoffs to a human the conversation has had."""
+    handoff: str | None = None
+    """The id of the handoff in progress, if any (`conversation/handoffs.py`)."""

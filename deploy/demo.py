@@ -1,8 +1,9 @@
 """`python -m deploy.demo`: a chat continued by voice against the running `make run` stack.
 
-It plays the website's chat backend and a visitor: creates a conversation with a few chat
-turns, switches it to voice, joins the call with the Python rtc SDK, speaks a question with
-real (espeak-ng) speech, and prints the thread live from the orchestrator's event stream.
+It plays the website's chat backend and a visitor: creates a conversation, types two chat
+messages that Baton's chat agent answers, switches to voice, joins the call with the Python
+rtc SDK, speaks a question with real (espeak-ng) speech, and prints the thread live from the
+orchestrator's event stream.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ import aiohttp
 from deploy.visitor import Visitor
 
 CHAT = [
-    ("user", "Hi, my order A1234 was supposed to arrive on Monday and it still hasn't."),
-    ("assistant", "Sorry to hear that. Let me check order A1234 for you."),
-    ("user", "Thanks. Can I talk to someone instead of typing?"),
+    "Hi, my order A1234 was supposed to arrive on Monday and it still hasn't.",
+    "Thanks. Can I talk to someone instead of typing?",
 ]
+CHAT_REPLY_WAIT = 20.0
+"""Seconds to wait for the chat agent's reply; with BATON_CHAT_AGENT off none comes."""
 # What the offline scripted speech-to-text hears whatever is said, so the printed thread reads
 # the same with real models and without them.
 QUESTION = "I would like to change my plan to the yearly one"
@@ -35,6 +37,7 @@ class Thread:
 
     def __init__(self) -> None:
         self.agent_voice_turns = 0
+        self.agent_chat_turns = 0
         self.back_to_chat = asyncio.Event()
         self._changed = asyncio.Event()
 
@@ -42,13 +45,18 @@ class Thread:
         if kind == "message":
             who = SPEAKERS.get(event["role"], event["role"])
             print(f"  [{event['channel']:<5}] {who:>7}: {event['text']}", flush=True)
-            if event["channel"] == "voice" and event["role"] == "assistant":
-                self.agent_voice_turns += 1
+            if event["role"] == "assistant":
+                if event["channel"] == "voice":
+                    self.agent_voice_turns += 1
+                else:
+                    self.agent_chat_turns += 1
         elif kind == "channel_switch":
             moved = f"{event['from_channel']} -> " if event["from_channel"] else ""
             print(f"  --- {moved}{event['to_channel']} ({event['trigger']}) ---", flush=True)
             if event["to_channel"] == "chat":
                 self.back_to_chat.set()
+        elif kind == "suggestion":
+            print(f"  [chat ]   agent offers a voice call ({event['reason']})", flush=True)
         elif kind in ("tool_call", "tool_result"):
             detail = event.get("arguments") or event.get("output")
             print(f"  [tool ] {kind} {event['name']} {detail}", flush=True)
@@ -65,8 +73,8 @@ class Thread:
                 elif line.startswith("data: "):
                     self.show(kind, json.loads(line[len("data: "):]))
 
-    async def agent_turns(self, count: int) -> None:
-        while self.agent_voice_turns < count:
+    async def agent_turns(self, count: int, *, channel: str = "voice") -> None:
+        while (self.agent_voice_turns if channel == "voice" else self.agent_chat_turns) < count:
             self._changed.clear()
             await self._changed.wait()
 
@@ -89,9 +97,15 @@ async def run(base: str, api_key: str, patience: float) -> None:
         thread = Thread()
         follower = asyncio.create_task(thread.follow(http, f"{base}/v1/conversations/{cid}/stream"))
         try:
-            for role, text in CHAT:
+            for count, text in enumerate(CHAT, 1):
                 await post(http, f"{base}/v1/conversations/{cid}/messages",
-                           {"role": role, "text": text})
+                           {"role": "user", "text": text})
+                try:
+                    await asyncio.wait_for(thread.agent_turns(count, channel="chat"),
+                                           CHAT_REPLY_WAIT)
+                except TimeoutError:
+                    print("  (no chat reply: is the chat agent running, and BATON_CHAT_AGENT "
+                          "on?)", flush=True)
             switch = await post(http, f"{base}/v1/conversations/{cid}/voice",
                                 {"trigger": "visitor"})
             visitor = Visitor()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import subprocess
 import time
 
@@ -16,8 +17,10 @@ SPEECH_RMS = 300.0
 """Frames louder than this are speech; the agent's silence and comfort noise are far below."""
 
 
+@functools.lru_cache(maxsize=32)
 def speech_pcm(text: str) -> np.ndarray:
-    """Real speech for `text` (espeak-ng, resampled by sox) as 48 kHz mono int16 samples."""
+    """Real speech for `text` (espeak-ng, resampled by sox) as 48 kHz mono int16 samples, made
+    once per text: tests and benches say the same sentences again and again."""
     spoken = subprocess.run(["espeak-ng", "--stdout", "-s", "160", text], check=True,
                             capture_output=True).stdout
     raw = subprocess.run(["sox", "-t", "wav", "-", "-t", "raw", "-r", str(SAMPLE_RATE),
@@ -27,48 +30,79 @@ def speech_pcm(text: str) -> np.ndarray:
 
 
 class Visitor:
-    """Joins with the token from the switch, listens to the agent and can speak."""
+    """Joins with the token from the switch, listens to the agent and can speak.
 
-    def __init__(self) -> None:
+    Everything it hears is counted by where it came from (`loud_from`, keyed
+    "<participant identity>/<track name>"), so a test can tell the agent's voice from its hold
+    audio and from a human's voice.
+    """
+
+    def __init__(self, *, auto_subscribe: bool = True) -> None:
         self.room = rtc.Room()
+        self.auto_subscribe = auto_subscribe
         self.loud_frames = 0
         self.first_loud_at: float | None = None
+        self.loud_from: dict[str, int] = {}
         self._heard = asyncio.Event()
+        self._heard_any = asyncio.Event()
         self._agent_track = asyncio.Event()
         self._listeners: set[asyncio.Task[None]] = set()
         self._source = rtc.AudioSource(SAMPLE_RATE, 1)
+        self._track: rtc.LocalAudioTrack | None = None
         self.agent_states: list[str] = []
         self._state_changed = asyncio.Event()
         self.room.on("track_subscribed", self._on_track_subscribed)
         self.room.on("participant_attributes_changed", self._on_attributes_changed)
 
-    async def join(self, url: str, token: str) -> None:
-        await self.room.connect(url, token)
-        track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
-        await self.room.local_participant.publish_track(
-            track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+    async def join(self, url: str, token: str, *, publish: bool = True) -> None:
+        await self.room.connect(url, token, rtc.RoomOptions(auto_subscribe=self.auto_subscribe))
+        if publish:
+            await self.publish_microphone()
 
-    def _on_track_subscribed(self, track: rtc.Track, _publication: rtc.RemoteTrackPublication,
+    async def publish_microphone(self) -> None:
+        self._track = rtc.LocalAudioTrack.create_audio_track("microphone", self._source)
+        await self.room.local_participant.publish_track(
+            self._track, rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE))
+
+    def _on_track_subscribed(self, track: rtc.Track, publication: rtc.RemoteTrackPublication,
                              participant: rtc.RemoteParticipant) -> None:
-        if track.kind == rtc.TrackKind.KIND_AUDIO and \
-                participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT:
-            task = asyncio.create_task(self._listen(rtc.AudioStream(track)))
-            self._listeners.add(task)
-            task.add_done_callback(self._listeners.discard)
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
+            return
+        agent = participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        task = asyncio.create_task(self._listen(rtc.AudioStream(track), agent=agent,
+                                                source=f"{participant.identity}/"
+                                                       f"{publication.name}"))
+        self._listeners.add(task)
+        task.add_done_callback(self._listeners.discard)
+        if agent:
             self._agent_track.set()
 
     async def subscribed_to_agent(self) -> None:
         """Wait until the visitor receives the agent's audio track (silent or not)."""
         await self._agent_track.wait()
 
-    async def _listen(self, stream: rtc.AudioStream) -> None:
+    async def _listen(self, stream: rtc.AudioStream, *, agent: bool, source: str) -> None:
         async for event in stream:
             samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float64)
-            if samples.size and float(np.sqrt(np.mean(samples**2))) > SPEECH_RMS:
+            if not samples.size or float(np.sqrt(np.mean(samples**2))) <= SPEECH_RMS:
+                continue
+            self.loud_from[source] = self.loud_from.get(source, 0) + 1
+            self._heard_any.set()
+            if agent:
                 self.loud_frames += 1
                 if self.first_loud_at is None:
                     self.first_loud_at = time.time()
                 self._heard.set()
+
+    def heard(self, prefix: str) -> int:
+        """Loud frames heard from sources whose "<identity>/<track>" starts with `prefix`."""
+        return sum(n for source, n in self.loud_from.items() if source.startswith(prefix))
+
+    async def hears(self, prefix: str, frames: int = 10) -> None:
+        """Wait until `frames` loud frames came from sources starting with `prefix`."""
+        while self.heard(prefix) < frames:
+            self._heard_any.clear()
+            await self._heard_any.wait()
 
     async def hears_speech(self) -> None:
         """Wait for agent speech arriving after the last call of `expect_speech`."""

@@ -27,6 +27,16 @@ def agents_status(http_url: str, api_key: str, api_secret: str) -> dict[str, Any
         return dict(json.loads(reply.read()))
 
 
+def sip_calls(http_url: str, api_key: str, api_secret: str) -> list[dict[str, Any]]:
+    """The devserver's dev-only view of the SIP calls placed lately (`GET /devserver/sip/calls`):
+    each call's room, participant, number, trunk, request headers and status."""
+    token = lk.AccessToken(api_key, api_secret).with_sip_grants(lk.SIPGrants(admin=True))
+    request = urllib.request.Request(f"{http_url}/devserver/sip/calls",
+                                     headers={"Authorization": f"Bearer {token.to_jwt()}"})
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        return list(json.loads(reply.read())["calls"])
+
+
 class DevServer(ServerProcess):
     """A devserver child on a free loopback port, with helpers for clients of it."""
 
@@ -68,6 +78,9 @@ class DevServer(ServerProcess):
 
     def agents_status(self) -> dict[str, Any]:
         return agents_status(self.http_url, self.api_key, self.api_secret)
+
+    def sip_calls(self) -> list[dict[str, Any]]:
+        return sip_calls(self.http_url, self.api_key, self.api_secret)
 
     def token(
         self,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from collections import deque
+from dataclasses import dataclass
 from typing import Any, cast
 
 import yaml
@@ -24,6 +26,9 @@ log = logging.getLogger("devserver.sip")
 
 SERVICE = "livekit.SIP"
 SCRIPT_PATH = "/devserver/sip/script"
+CALLS_PATH = "/devserver/sip/calls"
+# Calls the dev-only listing remembers, newest last.
+CALL_HISTORY = 200
 # The SIP bridge's ring window when a request sets none (livekit/sip defaultRingingTimeout).
 DEFAULT_RINGING_TIMEOUT = 180.0
 
@@ -55,7 +60,33 @@ def install(app: web.Application, ctx: ServerContext) -> None:
     )
     app.router.add_route("GET", SCRIPT_PATH, service.get_script)
     app.router.add_route("POST", SCRIPT_PATH, service.set_script)
+    app.router.add_route("GET", CALLS_PATH, service.list_calls)
     app.on_shutdown.append(service.close)
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """A call as the SIP bridge received its request, for the dev-only listing: what the far
+    end's carrier would see (number, headers) and where the call went."""
+
+    call: SimulatedCall
+    room: str
+    to: str
+    trunk_id: str
+    headers: dict[str, str]
+
+    def to_dict(self) -> dict[str, Any]:
+        participant = self.call.participant
+        return {
+            "call_id": self.call.call_id,
+            "room": self.room,
+            "participant_identity": participant.identity,
+            "to": self.to,
+            "trunk_id": self.trunk_id,
+            "headers": self.headers,
+            "status": participant.attributes.get(ATTR_CALL_STATUS, ""),
+            "ended": participant.left.is_set(),
+        }
 
 
 class SipService:
@@ -66,6 +97,7 @@ class SipService:
         self.script = script
         self._trunks: dict[str, sip.SIPOutboundTrunkInfo] = {}
         self._calls: dict[str, SimulatedCall] = {}
+        self._placed: deque[PlacedCall] = deque(maxlen=CALL_HISTORY)
 
     # Trunks
 
@@ -171,6 +203,9 @@ class SipService:
         )
         self._calls = {k: c for k, c in self._calls.items() if not c.participant.left.is_set()}
         self._calls[call_id] = call
+        self._placed.append(
+            PlacedCall(call, room.name, req.sip_call_to, req.sip_trunk_id, dict(req.headers))
+        )
         log.info("call %s to %s dialling in room %s", call_id, redact(req.sip_call_to), room.name)
         call.start()
         if req.wait_until_answered:
@@ -206,6 +241,8 @@ class SipService:
         outcome = self.script.transfer(req.transfer_to)
         transfer_id = new_id("STR_")
         if await call.transfer(outcome):
+            if outcome.empty_response:
+                return sip.TransferSIPParticipantResponse()
             return sip.TransferSIPParticipantResponse(
                 transfer_id=transfer_id,
                 status=sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
@@ -252,6 +289,11 @@ class SipService:
             len(self.script.transfers),
         )
         return web.json_response(self.script.to_dict())
+
+    async def list_calls(self, request: web.Request) -> web.Response:
+        """The calls placed lately, oldest first, with the headers their requests carried."""
+        self._require_admin(request)
+        return web.json_response({"calls": [placed.to_dict() for placed in self._placed]})
 
     def _require_admin(self, request: web.Request) -> None:
         header = request.headers.get("Authorization", "")

@@ -82,6 +82,8 @@ class TransferBehaviour:
     reason: str = ""
     after_ms: int = 0
     as_response: bool = False
+    empty_response: bool = False
+    """Answer a successful transfer with an empty response, as LiveKit server v1.13.5 does."""
 
     @property
     def succeeds(self) -> bool:

@@ -204,6 +204,8 @@ class SimulatedCall:
         # Resolves when the far end answers; fails with the SIP error when it does not.
         self.answered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transferring = False
+        self.hears: MediaStreamTrack | None = None
+        """The room's audio as the far end receives it, from the answer on."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def start(self) -> None:
@@ -268,6 +270,10 @@ class SimulatedCall:
 
     async def _media(self) -> None:
         b = self.behaviour
+        # Once the call is established LiveKit SIP subscribes to the room's audio and sends it
+        # to the far end, so publishers (an agent waiting to speak) see their track
+        # subscribed. The scripted far end does not react to what it hears.
+        self.hears = self.participant.subscribe_audio()
         if b.audio is not None:
             samples = await asyncio.to_thread(load_pcm, b.audio)
             await self.participant.publish_audio(

@@ -9,10 +9,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from modelserver.extraction import card_extraction
+
 DEFAULT_TRANSCRIPT = "I would like to change my plan to the yearly one"
 """What the scripted transcription hears, whatever the audio, unless a test queues another."""
 
 GREETING = "Hello, I am the Baton assistant. How can I help you today?"
+
+OFFER_TOOL = "offer_voice_call"
+"""The chat agent's tool that shows the visitor a "switch to voice" button."""
+WANTS_TO_TALK = re.compile(r"\b(talk|speak|call me|phone me|voice|rather call)\b", re.IGNORECASE)
+OFFER_REASON = "to talk it through"
+OFFERED = ("You can switch to a voice call with the Switch to voice button, and I will remember "
+           "everything we wrote here.")
 
 
 @dataclass(frozen=True)
@@ -62,16 +71,23 @@ def default_reply(request: dict[str, Any]) -> ChatReply:
     A trailing system message is a per-turn instruction (how the framework sends
     `generate_reply(instructions=...)`): a resumed call apologises, a switch from chat names the
     chat's topic (its longest visitor turn), anything else greets. A trailing user turn gets an
-    answer that echoes it.
+    answer that echoes it, unless it is the chat agent's visitor asking to talk: then the chat
+    agent's tool offers a call, and once the tool answered the visitor is told of the button.
     """
+    if request.get("response_format"):
+        return ChatReply(card_extraction(request))
     messages: list[dict[str, Any]] = request.get("messages", [])
     conversation = [m for m in messages if m.get("role") in ("user", "assistant")]
     last_user = next((message_text(m) for m in reversed(conversation)
                       if m.get("role") == "user"), "")
     last = messages[-1] if messages else {}
     if last.get("role") == "tool":
+        if _tool_name(messages, last.get("tool_call_id")) == OFFER_TOOL:
+            return ChatReply(OFFERED)
         return ChatReply(f"Here is what I found: {_topic(message_text(last), 24)}.")
     if last.get("role") == "user":
+        if _offers(request, OFFER_TOOL) and WANTS_TO_TALK.search(message_text(last)):
+            return ChatReply(tool_calls=[ToolCall(OFFER_TOOL, {"reason": OFFER_REASON})])
         return ChatReply(f"Sure, I can help with that: {_topic(message_text(last))}.")
     instruction = message_text(last).lower() if last.get("role") in ("system", "developer") else ""
     if last_user and "cut off" in instruction:
@@ -82,3 +98,17 @@ def default_reply(request: dict[str, Any]) -> ChatReply:
         topic = max((message_text(m) for m in conversation if m.get("role") == "user"), key=len)
         return ChatReply(f"I see you were asking about {_topic(topic)}. Let me pull that up.")
     return ChatReply(GREETING)
+
+
+def _offers(request: dict[str, Any], tool: str) -> bool:
+    return any(entry.get("function", {}).get("name") == tool
+               for entry in request.get("tools") or [])
+
+
+def _tool_name(messages: Sequence[dict[str, Any]], call_id: object) -> str | None:
+    """The name of the tool whose call has this id, from the assistant turn that made it."""
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            if call.get("id") == call_id:
+                return str(call.get("function", {}).get("name"))
+    return None

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from orchestrator import errors
 from orchestrator.bodylimit import BodyLimitMiddleware
+from orchestrator.logs import RequestLogMiddleware
 from orchestrator.metrics import Metrics
 from orchestrator.reconcile import reconcile_forever
-from orchestrator.routers import conversations, health, voice, webhooks
+from orchestrator.recovery import watch_waiting_calls
+from orchestrator.routers import (
+    conversations,
+    demo,
+    handoffs,
+    health,
+    humans,
+    outcomes,
+    pages,
+    phone,
+    voice,
+    webhooks,
+)
 from orchestrator.services import open_services
 from orchestrator.settings import Settings
 from orchestrator.timing import ServerTimingMiddleware
@@ -30,28 +43,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.reconcile_interval <= 0:
                 yield
                 return
-            reconciler = asyncio.create_task(
-                reconcile_forever(services, settings.reconcile_interval),
-                name="baton-reconcile")
+            background = [
+                asyncio.create_task(reconcile_forever(services, settings.reconcile_interval),
+                                    name="baton-reconcile"),
+                asyncio.create_task(watch_waiting_calls(services), name="baton-waiting-calls"),
+            ]
             try:
                 yield
             finally:
-                reconciler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconciler
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
 
     app = FastAPI(
         title="Baton orchestrator",
         version="1.0.0",
-        description="Conversations API, switch to voice, LiveKit webhooks and live streams.",
+        description="Conversations API, switch to voice, phone calls, LiveKit webhooks and live "
+                    "streams.",
         lifespan=lifespan,
     )
     errors.install(app)
     app.include_router(conversations.router)
     app.include_router(voice.router)
+    app.include_router(handoffs.router)
+    app.include_router(humans.router)
+    app.include_router(outcomes.router)
+    app.include_router(phone.router)
     app.include_router(webhooks.router)
     app.include_router(health.router)
-    # Outermost first: timing covers everything, including reading the body.
+    app.include_router(pages.widget_router(settings))
+    app.include_router(pages.dashboard_router(settings))
+    if settings.is_development:
+        # The demo plays a site's backend without an API key; it must never face the internet.
+        app.include_router(pages.demo_pages_router(settings))
+        app.include_router(demo.router)
+    # Innermost first: timing covers everything, including reading the body, and every
+    # request's log line and trace id cover timing.
     app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)
+    if settings.widget_origins:
+        # Sites embedding the widget call the API from their own origin with its token.
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.widget_origins),
+                           allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type", "Last-Event-ID"],
+                           expose_headers=["Retry-After"], max_age=600)
     app.add_middleware(ServerTimingMiddleware)
+    app.add_middleware(RequestLogMiddleware)
     return app

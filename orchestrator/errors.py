@@ -18,6 +18,7 @@ from conversation import (
     InvalidInput,
     StoreUnavailable,
 )
+from conversation.handoffs import HandoffInProgress, HandoffNotFound, NotInCall
 
 log = logging.getLogger("orchestrator.errors")
 
@@ -63,15 +64,74 @@ class DispatchBusy(BatonError):
         super().__init__(f"dispatch for {room} is busy; retry")
 
 
+class HandoffMoved(BatonError):
+    """The handoff is no longer where this step applies (accepted elsewhere, timed out)."""
+
+    def __init__(self, handoff_id: str, state: str) -> None:
+        super().__init__(f"handoff {handoff_id!r} is {state}; this step no longer applies")
+
+
 class ConversationClosed(BatonError):
     def __init__(self, conversation_id: str) -> None:
         super().__init__(f"conversation {conversation_id!r} is closed")
+
+
+class TooManySignIns(BatonError):
+    """Too many sign-in attempts for one username in the window; wait before the next."""
+
+    retryable = True
+    retry_after = 60
+
+    def __init__(self) -> None:
+        super().__init__("too many sign-in attempts; wait a minute and try again")
+
+
+class TooManyStreams(BatonError):
+    """More live streams than these credentials or this replica may hold; one ending frees a
+    slot, and another replica may have room."""
+
+    retryable = True
+
+
+class DialOutDisabled(BatonError):
+    """Dial-out is not configured (no outbound trunk, or no country allowed); the message
+    names the setting."""
+
+
+class CallInProgress(BatonError):
+    """The conversation is in a call already, or a number is being dialled for it."""
+
+
+class NoPhoneVisitor(BatonError):
+    """A cold transfer needs the conversation's visitor on the phone."""
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} has no visitor on the phone")
+
+
+class TooManyDialAttempts(BatonError):
+    """More dial-out attempts than the conversation or all replicas together may make in
+    their window; `retry_after` is when the oldest one leaves it."""
+
+    retryable = True
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+class PageNotFound(BatonError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no such file: {name[:100]}")
 
 
 # Checked in order, so subclasses come before their bases.
 STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (InvalidInput, 422, None),
     (ConversationNotFound, 404, None),
+    (HandoffNotFound, 404, None),
+    (HandoffInProgress, 409, None),
+    (NotInCall, 409, None),
+    (HandoffMoved, 409, None),
+    (PageNotFound, 404, None),
     (ConversationExists, 409, None),
     (ConversationClosed, 409, None),
     (StoreUnavailable, 503, "Redis unavailable"),
@@ -81,6 +141,12 @@ STATUS: tuple[tuple[type[BatonError], int, str | None], ...] = (
     (Unauthorized, 401, None),
     (Forbidden, 403, None),
     (BodyTooLarge, 413, None),
+    (TooManyStreams, 429, None),
+    (TooManySignIns, 429, None),
+    (DialOutDisabled, 409, None),
+    (CallInProgress, 409, None),
+    (NoPhoneVisitor, 409, None),
+    (TooManyDialAttempts, 429, None),
 )
 
 
@@ -105,7 +171,7 @@ def error_response(error: BatonError) -> JSONResponse:
                      field=error.field if isinstance(error, InvalidInput) else None)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     if error.retryable:
-        headers = {"Retry-After": "1"}
+        headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
@@ -122,6 +188,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the conversation's state",
     413: "Request body too large",
     422: "Invalid input; `field` names it",
+    429: "Too many requests (live streams, sign-ins, calls); retry after Retry-After",
     502: "LiveKit refused the request",
     503: "Redis or LiveKit unavailable; retry",
 }

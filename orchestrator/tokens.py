@@ -54,6 +54,29 @@ def visitor_token(settings: Settings, conversation: Conversation, room: str) -> 
     return VisitorToken(identity, token)
 
 
+HUMAN_SOURCES = ["microphone"]
+
+
+def human_token(settings: Settings, *, room: str, username: str, name: str,
+                handoff_id: str) -> VisitorToken:
+    """A human agent's join token for the room of the handoff they accepted. The worker knows
+    them by these attributes. They join in consult, listening to the agent's briefing and
+    unable to publish: the server, not the dashboard, keeps the visitor from hearing them
+    until the agent grants them the microphone on connect."""
+    identity = f"human-{username}-{secrets.token_hex(4)}"
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=False, can_publish_sources=HUMAN_SOURCES,
+        can_subscribe=True, can_publish_data=True, can_update_own_metadata=False)
+    token = (api.AccessToken(settings.livekit_api_key,
+                             settings.livekit_api_secret.get_secret_value())
+             .with_identity(identity).with_name(name).with_kind("standard").with_grants(grants)
+             .with_attributes({attributes.ROLE: attributes.ROLE_HUMAN,
+                               attributes.CONVERSATION_ID: room,
+                               attributes.HANDOFF_ID: handoff_id})
+             .with_ttl(settings.visitor_token_ttl).to_jwt())
+    return VisitorToken(identity, token)
+
+
 @dataclass(frozen=True, slots=True)
 class WidgetToken:
     token: str
@@ -69,8 +92,17 @@ def widget_token(settings: Settings, conversation_id: str) -> WidgetToken:
     return WidgetToken(token, datetime.fromtimestamp(int(expires.timestamp()), UTC))
 
 
-def widget_conversation(settings: Settings, token: str) -> str:
-    """The conversation a valid widget token grants; Unauthorized for anything else."""
+@dataclass(frozen=True, slots=True)
+class WidgetGrant:
+    """What a valid widget token opens: one conversation's stream, until it expires."""
+
+    conversation_id: str
+    expires_at: datetime
+
+
+def widget_grant(settings: Settings, token: str) -> WidgetGrant:
+    """The conversation a valid widget token grants, and until when; Unauthorized for anything
+    else."""
     try:
         claims = jwt.decode(token, settings.widget_secret.get_secret_value(),
                             algorithms=["HS256"], audience=WIDGET_AUDIENCE, issuer=WIDGET_ISSUER,
@@ -80,4 +112,4 @@ def widget_conversation(settings: Settings, token: str) -> str:
     subject = claims.get("sub")
     if not isinstance(subject, str):
         raise Unauthorized("invalid widget token")
-    return subject
+    return WidgetGrant(subject, datetime.fromtimestamp(claims["exp"], UTC))

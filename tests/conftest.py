@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 import uvicorn
+from livekit.protocol import sip
 
-from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
+from conversation.redisclient import RedisClient
+from conversation.settings import StoreSettings
+from deploy.processes import (
+    ManagedProcess,
+    RedisClusterNodes,
+    RedisServer,
+    free_port,
+    wait_for_port,
+)
 from devserver.process import DevServer
 from modelserver import ModelServer
 from orchestrator.app import create_app
 from orchestrator.settings import Settings
+from tests.orchestrator.phone_support import NUMBERS, write_script
 
 
 @pytest.fixture(scope="session")
@@ -38,12 +49,71 @@ def own_redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
+REDIS_KINDS = ("server", "cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Tests marked `server_and_cluster` that use the log's Redis run once against each kind."""
+    if "redis_kind" in metafunc.fixturenames and \
+            metafunc.definition.get_closest_marker("server_and_cluster"):
+        metafunc.parametrize("redis_kind", REDIS_KINDS, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNodes]:
+    """One 3-primary Redis Cluster for the whole run, started by the first test that asks for
+    it; each test gets it flushed."""
+    cluster = RedisClusterNodes(tmp_path_factory.mktemp("redis-cluster"))
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-async def redis(redis_server: RedisServer) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(redis_server.url)
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """The kind of Redis this test's log lives in: one server, unless the test is marked
+    `server_and_cluster`."""
+    kind: str = getattr(request, "param", "server")
+    return kind
+
+
+LogRedis = RedisServer | RedisClusterNodes
+
+
+def log_settings(redis: LogRedis) -> StoreSettings:
+    """The settings both services would be given for a log in `redis`."""
+    return StoreSettings(redis_url=redis.url, redis_cluster=isinstance(redis, RedisClusterNodes))
+
+
+@pytest.fixture
+def store_settings(redis_kind: str, request: pytest.FixtureRequest) -> StoreSettings:
+    """Where this test's conversation log lives, as both services would be configured."""
+    shared = "redis_cluster" if redis_kind == "cluster" else "redis_server"
+    return log_settings(request.getfixturevalue(shared))
+
+
+@pytest.fixture
+def own_redis(redis_kind: str, tmp_path: Path) -> Iterator[LogRedis]:
+    """A Redis of this test's kind for this test alone, for tests that stop and restart it."""
+    own: LogRedis = RedisClusterNodes(tmp_path / "redis-cluster") if redis_kind == "cluster" \
+        else RedisServer(tmp_path / "redis")
+    own.start()
+    yield own
+    own.stop()
+
+
+@pytest.fixture
+async def redis(store_settings: StoreSettings) -> AsyncIterator[RedisClient]:
+    """A client of this test's log Redis, flushed (every node of a cluster)."""
+    client = store_settings.redis_client()
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+async def all_keys(redis: RedisClient, pattern: str = "*") -> list[bytes]:
+    """The keys matching `pattern` on every node (KEYS asks one node of a cluster)."""
+    return [key async for key in redis.scan_iter(match=pattern)]
 
 
 DevServerFactory = Callable[..., DevServer]
@@ -78,6 +148,46 @@ def devserver_factory(tmp_path: Path) -> Iterator[DevServerFactory]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def phone_devserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
+    """A devserver whose simulated phones follow `tests/orchestrator/phone_support.py`: one
+    number per outcome, a slow one, one that speaks and hangs up, and transfer targets."""
+    folder = tmp_path_factory.mktemp("phones")
+    server = DevServer(sip_script=write_script(folder), log_path=folder / "devserver.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def phone_trunk(phone_devserver: DevServer) -> AsyncIterator[str]:
+    """An outbound trunk on the phone devserver; its id."""
+    async with phone_devserver.api() as livekit:
+        trunk = await livekit.sip.create_outbound_trunk(sip.CreateSIPOutboundTrunkRequest(
+            trunk=sip.SIPOutboundTrunkInfo(name="carrier", address="sip.carrier.example",
+                                           numbers=["+12025550000"])))
+        yield trunk.sip_trunk_id
+        await livekit.sip.delete_trunk(sip.DeleteSIPTrunkRequest(
+            sip_trunk_id=trunk.sip_trunk_id))
+
+
+@pytest.fixture
+def no_phone_number_logged(caplog: pytest.LogCaptureFixture,
+                           phone_devserver: DevServer) -> Iterator[None]:
+    """Fails the test if any phone number of the phone script reached a log line of this
+    process (every logger, at every level) or of the phone devserver."""
+    caplog.set_level(logging.DEBUG)
+    yield
+    assert phone_devserver.log_path is not None
+    records = caplog.get_records("setup") + caplog.get_records("call")
+    logged = [r.getMessage() for r in records] + phone_devserver.log_path.read_text().splitlines()
+    for number in NUMBERS:
+        # The subscriber part, however it was typed: "+1 202 555 0100" or "2025550100".
+        subscriber = number[-7:]
+        assert not [line for line in logged if subscriber in re.sub(r"[ ().-]", "", line)], \
+            f"a phone number ending {number[-2:]} was logged"
+
+
 ORCHESTRATOR_API_KEY = "test-orchestrator-api-key-0123456789abcdef"
 ORCHESTRATOR_WIDGET_SECRET = "test-widget-secret-0123456789abcdef0123456789"
 OrchestratorClientFactory = Callable[[Settings], contextlib.AbstractAsyncContextManager[
@@ -85,16 +195,30 @@ OrchestratorClientFactory = Callable[[Settings], contextlib.AbstractAsyncContext
 
 
 @pytest.fixture
-def orchestrator_settings(redis_server: RedisServer, devserver: DevServer,
-                          redis: aioredis.Redis) -> Settings:
-    """Orchestrator settings against the session Redis (flushed for this test) and devserver.
+def orchestrator_settings(store_settings: StoreSettings, devserver: DevServer,
+                          redis: RedisClient) -> Settings:
+    """Orchestrator settings against this test's log Redis (flushed) and the devserver.
 
     Variants: `orchestrator_settings.model_copy(update={"livekit_url": ...})`.
     Authorize with `Authorization: Bearer ORCHESTRATOR_API_KEY` (or `orchestrator_auth`).
+    The background checks (reconciliation, waiting calls) are off, so nothing acts on a test's
+    rooms behind its back; tests of them turn them on with `reconcile_interval`.
     """
-    return Settings(redis_url=redis_server.url, livekit_url=devserver.url,
+    return Settings(env="development", redis_url=store_settings.redis_url,
+                    redis_cluster=store_settings.redis_cluster, livekit_url=devserver.url,
                     livekit_api_key=devserver.api_key, livekit_api_secret=devserver.api_secret,
-                    api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET)
+                    api_keys=ORCHESTRATOR_API_KEY, widget_secret=ORCHESTRATOR_WIDGET_SECRET,
+                    reconcile_interval=0)
+
+
+@pytest.fixture
+def phone_settings(orchestrator_settings: Settings, phone_devserver: DevServer,
+                   phone_trunk: str) -> Settings:
+    """Orchestrator settings with dial-out on: the phone devserver, its trunk, numbers in the
+    US and GB, and a short ring."""
+    return orchestrator_settings.model_copy(update={
+        "livekit_url": phone_devserver.url, "sip_outbound_trunk": phone_trunk,
+        "dial_countries": ("US", "GB"), "dial_ringing_timeout": 2})
 
 
 @pytest.fixture

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from livekit import rtc
-from livekit.agents import Agent, ModelSettings, llm
+from livekit.agents import Agent, AgentSession, ModelSettings, StopResponse, llm, room_io
 from livekit.agents.types import TimedString
 from livekit.agents.voice import SpeechHandle
 
 from conversation import (
     Channel,
     ChannelSwitchEvent,
+    HandoffTrigger,
     MessageEvent,
     Role,
     StoredEvent,
@@ -22,17 +24,11 @@ from conversation import (
     ToolResultEvent,
 )
 from worker.audiopath import after, audio_path
-from worker.tools import SHARED_TOOLS
+from worker.instructions import VOICE
+from worker.tools import VOICE_TOOLS
 
-INSTRUCTIONS = """\
-You are the AI assistant of an online shop, talking with a visitor in a voice call.
-The conversation may have started in the website's text chat: earlier messages in your history
-come from there, and the visitor expects you to remember them. Never ask them to repeat
-something they already said or typed.
-Speak naturally in short sentences. No lists, markdown, emojis or symbols: everything you say is
-read aloud. Use the tools to look up orders, quote prices and book callbacks instead of guessing,
-and reuse results already in the conversation. Read back at most the last two digits of a phone
-number."""
+INSTRUCTIONS = VOICE
+"""The voice agent's instructions; the chat agent shares all but its last part."""
 
 
 class OpeningKind(StrEnum):
@@ -121,19 +117,30 @@ def outdated(opening: Opening, since: Sequence[StoredEvent]) -> bool:
     return bool(since) and _opening_kind([*opening.basis, *since]) is not opening.kind
 
 
+Scribe = Callable[[llm.ChatMessage], Awaitable[None]]
+
+
 class BatonAgent(Agent):
-    """Continues the conversation restored from the log, with the tools the chat agent has.
+    """Continues the conversation restored from the log, with the tools the chat agent has and
+    the transfer to a person.
 
     It opens as soon as its session starts, which may be before anyone can hear it: until the
     visitor's audio path is up, its speech's audio and text are held (`worker.audiopath`)
     while the models make them.
+
+    While a person is being brought in (`scribe` set) it answers nobody: each visitor turn is
+    handed to the scribe, which writes it down. A visitor saying one of `handoff_phrases` is
+    handed to a person at once, without a model round trip.
     """
 
-    def __init__(self, *, chat_ctx: llm.ChatContext, opening: Opening) -> None:
-        super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(SHARED_TOOLS))
+    def __init__(self, *, chat_ctx: llm.ChatContext, opening: Opening,
+                 handoff_phrases: Sequence[str] = ()) -> None:
+        super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(VOICE_TOOLS))
         self.opening = opening
         self.opening_speech: SpeechHandle | None = None
         self._audible: asyncio.Future[None] | None = None
+        self.handoff_phrases = tuple(p.lower() for p in handoff_phrases)
+        self.scribe: Scribe | None = None
 
     async def on_enter(self) -> None:
         self._audible = audio_path(self.session)
@@ -166,3 +173,39 @@ class BatonAgent(Agent):
         await self.update_chat_ctx(chat_ctx)
         self.opening = opening
         self.opening_speech = self.session.generate_reply(instructions=opening.instructions)
+
+    async def on_user_turn_completed(self, turn_ctx: llm.ChatContext,
+                                     new_message: llm.ChatMessage) -> None:
+        if await self.taken_elsewhere(new_message):
+            raise StopResponse()
+
+    async def taken_elsewhere(self, message: llm.ChatMessage) -> bool:
+        """True when the visitor's turn is not the agent's to answer: a person is being
+        brought in (the turn is written down), or the turn asks for one."""
+        if self.scribe is None:
+            said = (message.text_content or "").lower()
+            handoff = self.session.userdata.handoff if self.session.userdata else None
+            if handoff is None or not any(p in said for p in self.handoff_phrases) \
+                    or not handoff.request(HandoffTrigger.KEYWORD,
+                                           "the visitor asked for a person"):
+                return False
+        # The transfer answers the visitor; the turn is written by the scribe it installed.
+        if self.scribe is not None:
+            await self.scribe(message)
+        return True
+
+
+_ANSWER_TYPED = room_io.TextInputOptions().text_input_cb
+"""The framework's own handling of typed text: a turn the agent answers."""
+
+
+async def text_typed(session: AgentSession[Any], event: room_io.TextInputEvent) -> None:
+    """Text the visitor types during the call goes where a spoken turn would: to the scribe or
+    the transfer when a person is involved, else to the agent."""
+    agent = session.current_agent
+    if isinstance(agent, BatonAgent) and await agent.taken_elsewhere(
+            llm.ChatMessage(role="user", content=[event.text])):
+        return
+    answered = _ANSWER_TYPED(session, event)
+    if answered is not None:
+        await answered

@@ -16,11 +16,9 @@ import logging
 import time
 from typing import Any
 
-import redis.asyncio as aioredis
 from livekit import rtc
 from livekit.agents import AgentSession, JobContext, JobProcess, llm, room_io
 from livekit.plugins import silero
-from redis.driver_info import DriverInfo
 
 from conversation import (
     ConversationNotFound,
@@ -31,14 +29,16 @@ from conversation import (
 )
 from conversation.history import HistoryBudget
 from conversation.restore import load_chat_context
+from conversation.tracing import from_dispatch, new_trace_id
 from worker import metrics
-from worker.agent import BatonAgent, Opening, outdated, plan_opening
+from worker.agent import BatonAgent, Opening, outdated, plan_opening, text_typed
+from worker.backends import load_backend
 from worker.background import at_low_priority
 from worker.call import Call, wait_for_visitor
-from worker.models import session_models
+from worker.models import OPENAI_BASE_URL, handoff_models, model_client, session_models
 from worker.settings import current_settings
 from worker.timeline import FirstWords
-from worker.tools import CallData, ExampleBackend
+from worker.tools import CallData
 from worker.warmup import warm_up
 
 logger = logging.getLogger("baton.worker")
@@ -53,22 +53,25 @@ connected, when it cannot be told the visitor's identity, and the first particip
 framework's default kinds could be a human agent; Baton links the visitor itself once it has
 found them (`RoomIO.set_participant`)."""
 
-REDIS_DRIVER = DriverInfo()
-"""Built once: redis-py reads its version from the package metadata for every new client,
-tens of milliseconds on the job's loop before the history can be read."""
-
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
     here (the VAD, the model clients and their TLS context) is off the first words' path. It
     is built at a low CPU priority (`worker.background`): a process is readied while the call
-    that took the last one is making its first words."""
+    that took the last one is making its first words. A job process's warnings go to the log
+    as its records do, not to stderr as text."""
+    logging.captureWarnings(True)
 
     def build() -> dict[str, Any]:
         warm_up()
-        return session_models(current_settings(), silero.VAD.load())
+        settings = current_settings()
+        voice_activity = silero.VAD.load()
+        client = model_client(settings.openai_api_key.get_secret_value(),
+                              settings.openai_base_url or OPENAI_BASE_URL)
+        return {"models": session_models(settings, voice_activity, client),
+                "handoff": handoff_models(settings, voice_activity, client)}
 
-    proc.userdata["models"] = at_low_priority(build)
+    proc.userdata.update(at_low_priority(build))
 
 
 async def load_history(store: ConversationStore, conversation_id: str,
@@ -115,7 +118,10 @@ async def entrypoint(ctx: JobContext) -> None:
     timeline = FirstWords()
     settings = current_settings()
     room_name = ctx.job.room.name
-    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id}
+    # The trace id of the switch that dispatched the job, when a request did; one of its own
+    # for a job dispatched by the orchestrator's checks or by LiveKit's dispatch rule.
+    ctx.log_context_fields = {"conversation_id": room_name, "job_id": ctx.job.id,
+                              "trace_id": from_dispatch(ctx.job.metadata) or new_trace_id()}
     try:
         conversation_id = validate_conversation_id(room_name)
     except InvalidInput:
@@ -127,11 +133,12 @@ async def entrypoint(ctx: JobContext) -> None:
     # Signalling is the longest step before the first words: it starts before anything else.
     connecting = asyncio.create_task(ctx.connect(), name="baton-connect")
     connecting.add_done_callback(lambda _: timeline.mark("connected"))
-    redis = aioredis.Redis.from_url(settings.redis_url, socket_timeout=2.0,
-                                    socket_connect_timeout=2.0, driver_info=REDIS_DRIVER)
-    store = ConversationStore(redis)
+    redis = settings.redis_client(socket_timeout=2.0, socket_connect_timeout=2.0)
+    store = settings.store(redis)
     try:
-        agent, restore_seconds = await restore(store, conversation_id, settings.history_budget)
+        (agent, restore_seconds), record = await asyncio.gather(
+            restore(store, conversation_id, settings.history_budget),
+            store.get(conversation_id))
     except (ConversationNotFound, StoreUnavailable) as exc:
         connecting.cancel()
         await asyncio.gather(connecting, return_exceptions=True)
@@ -149,11 +156,13 @@ async def entrypoint(ctx: JobContext) -> None:
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})
 
-    call = Call(ctx, store, redis, conversation_id, settings)
+    agent.handoff_phrases = tuple(p.lower() for p in settings.handoff_phrases)
+    call = Call(ctx, store, redis, conversation_id, settings, ctx.proc.userdata["handoff"])
     ctx.add_shutdown_callback(call.finish)
     call.writeback.start()
     session = AgentSession[CallData](
-        userdata=CallData(conversation_id, store, ExampleBackend()),
+        userdata=CallData(conversation_id, store, load_backend(settings.tool_backend),
+                          caller=record.identity, handoff=call.transfer),
         user_away_timeout=None,
         **ctx.proc.userdata["models"],
     )
@@ -171,6 +180,7 @@ async def entrypoint(ctx: JobContext) -> None:
             # of speech, in one go whenever speech arrives faster than it plays, as the held
             # opening does. The widget's thread shows each committed turn from the log.
             text_output=room_io.TextOutputOptions(sync_transcription=False),
+            text_input=room_io.TextInputOptions(text_input_cb=text_typed),
         ),
         record=False,
     )
@@ -192,3 +202,4 @@ async def entrypoint(ctx: JobContext) -> None:
     timeline.mark("linked")
     if (subscribed := session.room_io.subscribed_fut) is not None:
         subscribed.add_done_callback(lambda _: timeline.mark("audio_path"))
+    await call.transfer.attach(session, agent, visitor, call.channel, record.identity)

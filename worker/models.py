@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx2
@@ -9,7 +10,7 @@ import openai as openai_sdk
 from livekit.agents import TurnHandlingOptions, vad
 from livekit.plugins import openai
 
-from worker.settings import WorkerSettings
+from worker.settings import ModelSettings, WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -29,7 +30,14 @@ def model_client(api_key: str, base_url: str) -> openai_sdk.AsyncClient:
                                  keepalive_expiry=120)))
 
 
-def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[str, Any]:
+def language_model(settings: ModelSettings) -> openai.LLM:
+    """The language model both channels use, from the settings they share."""
+    return openai.LLM(model=settings.llm_model, client=model_client(
+        settings.openai_api_key.get_secret_value(), settings.openai_base_url or OPENAI_BASE_URL))
+
+
+def session_models(settings: WorkerSettings, voice_activity: vad.VAD,
+                   client: openai_sdk.AsyncClient | None = None) -> dict[str, Any]:
     """Keyword arguments for `AgentSession`: the models and the turn handling they allow.
 
     Turn detection and interruptions are set explicitly: the framework's defaults would call
@@ -45,7 +53,7 @@ def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[st
             "vad": voice_activity,
             "turn_handling": TurnHandlingOptions(turn_detection="realtime_llm"),
         }
-    client = model_client(api_key, base_url)
+    client = client or model_client(api_key, base_url)
     return {
         "stt": openai.STT(model=settings.stt_model, client=client),
         "llm": openai.LLM(model=settings.llm_model, client=client),
@@ -56,3 +64,24 @@ def session_models(settings: WorkerSettings, voice_activity: vad.VAD) -> dict[st
         "turn_handling": TurnHandlingOptions(turn_detection="vad",
                                              interruption={"mode": "vad"}),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffModels:
+    """What a warm transfer needs beyond the session: a model to read the handoff card (also
+    in realtime mode, whose session has no text model) and a recognizer for the human."""
+
+    card_llm: openai.LLM
+    recognizer: openai.STT
+    voice_activity: vad.VAD
+
+
+def handoff_models(settings: WorkerSettings, voice_activity: vad.VAD,
+                   client: openai_sdk.AsyncClient | None = None) -> HandoffModels:
+    """The transfer's models, on the session's HTTP client when given one."""
+    client = client or model_client(settings.openai_api_key.get_secret_value(),
+                                    settings.openai_base_url or OPENAI_BASE_URL)
+    return HandoffModels(
+        card_llm=openai.LLM(model=settings.llm_model, client=client),
+        recognizer=openai.STT(model=settings.stt_model, client=client),
+        voice_activity=voice_activity)

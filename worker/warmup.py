@@ -28,7 +28,7 @@ from livekit.agents import llm
 from livekit.plugins import openai as openai_plugin
 
 from worker.agent import INSTRUCTIONS
-from worker.tools import SHARED_TOOLS
+from worker.tools import VOICE_TOOLS
 
 WARM_IMPORTS = ("openai.lib.streaming.chat", "openai.pagination", "openai.resources.chat",
                 "anyio._backends._asyncio", "anyio.streams.stapled",
@@ -110,7 +110,7 @@ async def _rehearse() -> None:
         chat_ctx.add_message(role="system", content=INSTRUCTIONS)
         chat_ctx.add_message(role="user", content="Where is my order?")
         model = openai_plugin.LLM(model="warm-up", client=client)
-        async with model.chat(chat_ctx=chat_ctx, tools=list(SHARED_TOOLS)) as stream:
+        async with model.chat(chat_ctx=chat_ctx, tools=list(VOICE_TOOLS)) as stream:
             async for _chunk in stream:
                 pass
         await client.models.list()

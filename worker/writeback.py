@@ -16,10 +16,10 @@ from conversation import (
     ConversationNotFound,
     ConversationStore,
     Event,
-    Status,
     StoreUnavailable,
+    Transition,
 )
-from conversation.chatctx import event_from_item
+from conversation.chatctx import events_from_item
 from worker import metrics
 
 logger = logging.getLogger("baton.worker.writeback")
@@ -28,7 +28,7 @@ logger = logging.getLogger("baton.worker.writeback")
 @dataclass(frozen=True, slots=True)
 class _Pending:
     event: Event
-    status: Status | None
+    transition: Transition | None
 
 
 class WriteBack:
@@ -61,19 +61,29 @@ class WriteBack:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="baton-writeback")
 
-    def add(self, event: Event, *, status: Status | None = None) -> None:
-        self._pending.append(_Pending(event, status))
+    def add(self, event: Event, *, transition: Transition | None = None) -> None:
+        self._pending.append(_Pending(event, transition))
         metrics.BUFFER_DEPTH.inc()
         self._idle.clear()
         self._wakeup.set()
 
-    def add_item(self, item: llm.ChatItem, *, channel: Channel) -> Event | None:
-        """Queue the log event for a committed chat item; items that are not conversation
-        (handoffs, instructions) are skipped and give None."""
-        event = event_from_item(item, channel=channel)
-        if event is not None:
+    def add_item(self, item: llm.ChatItem, *, channel: Channel) -> list[Event]:
+        """Queue the log events for a committed chat item (several for a text longer than one
+        event holds; none for items that are not conversation, such as instructions).
+
+        Never raises, and never puts what was said in a log message: an item that cannot
+        become an event is counted lost and logged by its kind alone.
+        """
+        try:
+            events = events_from_item(item, channel=channel)
+        except Exception as exc:  # a turn must never fail the session
+            metrics.EVENTS_LOST.inc()
+            logger.error("a committed %s could not be turned into a log event (%s); it was "
+                         "not written", item.type, type(exc).__name__)
+            return []
+        for event in events:
             self.add(event)
-        return event
+        return events
 
     async def flushed(self) -> None:
         """Return once everything added so far is in the log."""
@@ -112,7 +122,7 @@ class WriteBack:
             entry = self._pending[0]
             try:
                 await self._store.append(self._conversation_id, entry.event,
-                                         status=entry.status)
+                                         transition=entry.transition)
             except StoreUnavailable:
                 self.retries += 1
                 metrics.WRITE_RETRIES.inc()
@@ -132,9 +142,11 @@ class WriteBack:
                 self._pending.clear()
                 logger.error("the conversation no longer exists; dropped %d events", lost)
                 return
-            except Exception:
-                # An event Redis refuses would block every later one; skip it, loudly.
-                logger.exception("could not write a %s event; skipping it", entry.event.kind)
+            except Exception as exc:  # one bad event must not block the rest
+                # Skipped loudly, by kind and error type only: the exception's text can quote
+                # what was said.
+                logger.error("could not write a %s event (%s); skipping it", entry.event.kind,
+                             type(exc).__name__)
                 metrics.EVENTS_LOST.inc()
                 self._pending.popleft()
                 metrics.BUFFER_DEPTH.dec()

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query, Response
 from fastapi.responses import StreamingResponse
 
-from conversation import Channel, MessageEvent
+from conversation import Channel, MessageEvent, Role, chatturns
 from conversation.ids import (
     CONVERSATION_ID_PATTERN,
     STREAM_ID_PATTERN,
@@ -16,8 +16,8 @@ from conversation.ids import (
     validate_stream_id,
 )
 from conversation.record import VerifiedIdentity
-from orchestrator.deps import ApiKey, ConversationReader, SettingsDep, StoreDep
-from orchestrator.errors import responses
+from orchestrator.deps import ApiKey, CallerDep, ReaderDep, ServicesDep, SettingsDep, StoreDep
+from orchestrator.errors import Forbidden, responses
 from orchestrator.schemas import (
     ConversationOut,
     CreateConversation,
@@ -27,7 +27,7 @@ from orchestrator.schemas import (
     PostMessage,
     WidgetTokenOut,
 )
-from orchestrator.sse import event_stream
+from orchestrator.sse import EventStreamResponse, event_stream
 from orchestrator.tokens import widget_token
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
@@ -53,20 +53,30 @@ async def get_conversation(conversation_id: ConversationId, store: StoreDep) -> 
     return ConversationOut.of(await store.get(conversation_id))
 
 
-@router.post("/{conversation_id}/messages", status_code=201, dependencies=[ApiKey],
-             responses=responses(401, 404, 413, 422, 503))
-async def post_message(conversation_id: ConversationId, body: PostMessage,
-                       store: StoreDep) -> MessageAppended:
+@router.post("/{conversation_id}/messages", status_code=201,
+             responses=responses(401, 403, 404, 413, 422, 503))
+async def post_message(conversation_id: ConversationId, body: PostMessage, caller: CallerDep,
+                       services: ServicesDep) -> MessageAppended:
+    """With an API key, any role; with the widget's token, the visitor's own messages only
+    (role `user`, no author). A visitor's message is queued for Baton's chat agent unless
+    `BATON_CHAT_AGENT` is off; a retry with the same `event_id` is stored once and answered
+    once."""
+    if caller.widget and (body.role is not Role.USER or body.author is not None):
+        raise Forbidden("a widget token posts the visitor's own messages only: role 'user', "
+                        "no author")
     event = MessageEvent(role=body.role, channel=Channel.CHAT, author=body.author,
                          text=body.text, event_id=body.event_id or new_event_id())
-    appended = await store.append(conversation_id, event)
+    appended = await services.store.append(conversation_id, event)
+    if body.role is Role.USER and services.settings.chat_agent:
+        await chatturns.request_reply(services.redis, chatturns.Turn(
+            conversation_id, event.event_id, appended.seq))
     return MessageAppended(seq=appended.seq, event_id=event.event_id,
                            duplicate=appended.duplicate)
 
 
-@router.get("/{conversation_id}/events", dependencies=[ApiKey],
-            responses=responses(401, 404, 422, 503))
-async def list_events(conversation_id: ConversationId, store: StoreDep, after: After = None,
+@router.get("/{conversation_id}/events", responses=responses(401, 403, 404, 422, 503))
+async def list_events(conversation_id: ConversationId, _caller: CallerDep, store: StoreDep,
+                      after: After = None,
                       limit: Annotated[int, Query(ge=1, le=500)] = 100) -> EventPage:
     events = await store.read(conversation_id, after=after, count=limit)
     more = len(events) == limit
@@ -75,15 +85,17 @@ async def list_events(conversation_id: ConversationId, store: StoreDep, after: A
 
 
 @router.get(
-    "/{conversation_id}/stream", dependencies=[ConversationReader],
-    response_class=StreamingResponse,
+    "/{conversation_id}/stream", response_class=StreamingResponse,
     responses={200: {"description": "Server-sent events: `id` is the log position, `event` the "
-                                    "kind, `data` the event as JSON; comments are heartbeats",
+                                    "kind, `data` the event as JSON; comments are heartbeats. "
+                                    "A last `end` event with `{reason}` (`token_expired`, "
+                                    "`conversation_gone`) means reconnecting with this URL "
+                                    "cannot help",
                      "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-               **responses(401, 403, 404, 422, 503)})
+               **responses(401, 403, 404, 422, 429, 503)})
 async def stream_events(
-    conversation_id: ConversationId, store: StoreDep, settings: SettingsDep, after: After = None,
-    last_event_id: Annotated[str | None, Header(max_length=41)] = None,
+    conversation_id: ConversationId, reader: ReaderDep, services: ServicesDep,
+    after: After = None, last_event_id: Annotated[str | None, Header(max_length=41)] = None,
 ) -> Response:
     # A reconnecting EventSource sends Last-Event-ID and repeats the original URL, so the
     # header is the newer position.
@@ -91,12 +103,19 @@ async def stream_events(
         position: str | None = validate_stream_id(last_event_id, "Last-Event-ID")
     else:
         position = validate_stream_id(after) if after else None
-    # Fails with 404 before the response starts, rather than inside the stream.
-    await store.get(conversation_id)
-    return StreamingResponse(
-        event_stream(store, conversation_id, after=position, heartbeat=settings.sse_heartbeat),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # First, so a refused stream costs no Redis call; the response gives it back when the
+    # stream ends, however it ends.
+    slot = services.stream_slots.take(reader.holder, reader.bound)
+    try:
+        # Fails with 404 before the response starts, rather than inside the stream.
+        await services.streams.get(conversation_id)
+    except BaseException:
+        slot.release()
+        raise
+    return EventStreamResponse(
+        event_stream(services.streams, conversation_id, after=position,
+                     heartbeat=services.settings.sse_heartbeat, expires_at=reader.expires_at),
+        slot)
 
 
 @router.post("/{conversation_id}/widget-token", status_code=201, dependencies=[ApiKey],

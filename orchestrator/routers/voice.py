@@ -7,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from conversation import Channel, ChannelSwitchEvent, Status
-from orchestrator.deps import ApiKey, ServicesDep
-from orchestrator.errors import ConversationClosed, responses
+from conversation import Channel, Status, calls
+from orchestrator.deps import CallerDep, ServicesDep
+from orchestrator.errors import ConversationClosed, Forbidden, responses
 from orchestrator.routers.conversations import ConversationId
 from orchestrator.schemas import SwitchToVoice, VoiceSession
 from orchestrator.timing import waited
@@ -17,21 +17,24 @@ from orchestrator.tokens import visitor_token
 
 router = APIRouter(prefix="/v1/conversations", tags=["voice"])
 
-_CHANNEL_OF = {Status.CHAT: Channel.CHAT, Status.VOICE: Channel.VOICE,
-               Status.PHONE: Channel.PHONE}
 
-
-@router.post("/{conversation_id}/voice", dependencies=[ApiKey],
-             responses=responses(401, 404, 409, 413, 422, 502, 503))
+@router.post("/{conversation_id}/voice", responses=responses(401, 403, 404, 409, 413, 422, 502,
+                                                              503))
 async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep,
+                          caller: CallerDep,
                           body: Annotated[SwitchToVoice | None, Body()] = None) -> VoiceSession:
     """Room named by the conversation id, an agent unless one is live, and a visitor token.
+    The widget's token may ask for itself (`visitor`) or take the chat agent's offer
+    (`agent`), not speak for an operator.
 
     The switch is recorded only after LiveKit has the room and the dispatch, so a failure
-    leaves the log as it was.
+    leaves the log as it was. It is recorded once however often it is asked for: a second
+    click while the call is up issues another token and writes nothing.
     """
     started = time.perf_counter()
     request = body or SwitchToVoice()
+    if caller.widget and request.trigger == "operator":
+        raise Forbidden("a widget token switches for the visitor, not an operator")
     settings, store = services.settings, services.store
     record = await waited("redis", store.get(conversation_id))
     if record.status is Status.CLOSED:
@@ -43,13 +46,13 @@ async def switch_to_voice(conversation_id: ConversationId, services: ServicesDep
     if ensured.created:
         services.metrics.dispatches.labels("switch").inc()
     token = visitor_token(settings, record, room)
-    # A second click while the call is up issues another token but is not another switch.
-    if record.status is not Status.VOICE:
-        event = ChannelSwitchEvent(from_channel=_CHANNEL_OF.get(record.status),
-                                   to_channel=Channel.VOICE, trigger=request.trigger)
-        await waited("redis", store.append(conversation_id, event, status=Status.VOICE,
-                                           room=room))
-    services.metrics.switches.labels(request.trigger).inc()
+    if record.status is Status.CHAT:
+        step = calls.switch_into_call(record, Channel.VOICE, request.trigger, room)
+        appended = await waited("redis", store.append(conversation_id, step.event,
+                                                      transition=step.transition))
+        if appended.written:
+            services.metrics.switches.labels(request.trigger).inc()
+    await waited("redis", services.waiting.add(conversation_id))
     services.metrics.switch_seconds.observe(time.perf_counter() - started)
     return VoiceSession(url=settings.livekit_url, token=token.jwt, room=room,
                         identity=token.identity)

@@ -12,23 +12,23 @@ from fastapi import APIRouter, Request
 from google.protobuf import json_format
 from livekit.protocol import models, webhook
 from pydantic import BaseModel
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from conversation import (
+    IN_CALL,
     Channel,
-    ChannelSwitchEvent,
     Conversation,
     ConversationNotFound,
     InvalidInput,
-    Status,
     StoreUnavailable,
     attributes,
+    calls,
     validate_conversation_id,
 )
+from conversation.errors import redis_errors
 from orchestrator.deps import ServicesDep
-from orchestrator.dispatch import is_agent, is_visitor
+from orchestrator.dispatch import Presence, is_agent, is_visitor
 from orchestrator.errors import WebhookRejected, responses
+from orchestrator.probes import is_probe_room, note_webhook
 from orchestrator.services import Services
 
 log = logging.getLogger("orchestrator.webhooks")
@@ -44,6 +44,7 @@ class Outcome(StrEnum):
     REDISPATCHED = "redispatched"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    PROBE = "probe"
 
 
 class WebhookAck(BaseModel):
@@ -75,41 +76,69 @@ async def receive_webhook(request: Request, services: ServicesDep) -> WebhookAck
     except Exception:
         # Forget the event so LiveKit's retry is handled, whatever failed; every write in
         # handling is idempotent, so a retry cannot double anything.
-        with contextlib.suppress(RedisConnectionError, RedisTimeoutError, OSError):
+        with contextlib.suppress(StoreUnavailable), redis_errors():
             await services.redis.delete(seen_key)
         raise
     return WebhookAck(event=event.event, outcome=outcome)
 
 
 async def _first_time(services: Services, key: str) -> bool:
-    try:
+    with redis_errors():
         return bool(await services.redis.set(key, "1", nx=True,
                                              ex=int(SEEN_TTL.total_seconds())))
-    except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-        raise StoreUnavailable(f"Redis is unreachable: {type(exc).__name__}") from exc
 
 
 async def _handle(services: Services, event: webhook.WebhookEvent) -> Outcome:
+    if is_probe_room(event.room.name):
+        await note_webhook(services.redis, event.room.name, event.event)
+        return Outcome.PROBE
     record = await _conversation_of(services, event.room.name)
     if record is None:
         return Outcome.IGNORED
     participant = event.participant
+    if is_visitor(participant) and not attributes.answered(participant.kind,
+                                                           participant.attributes):
+        # A dialled phone joins while it rings and leaves again when nobody answers: it is in
+        # the call only once answered, which LiveKit sends no webhook for. The dial-out records
+        # the answer, and the worker sees it in the room.
+        return Outcome.IGNORED
     if event.event == "participant_joined" and is_visitor(participant):
-        await _visitor_joined(services, record, participant)
+        await _append(services, record, calls.visitor_joined(
+            _channel_of(participant), participant.identity, participant.sid))
         return Outcome.RECORDED
     if event.event == "participant_left" and is_visitor(participant):
-        await _visitor_left(services, record, participant)
+        await _append(services, record, calls.visitor_left(
+            _channel_of(participant), participant.identity, participant.sid))
+        await services.waiting.remove(record.id)
+        return Outcome.RECORDED
+    if event.event == "participant_joined" and is_agent(participant):
+        await services.waiting.remove(record.id)
+        await services.store.append(record.id, calls.agent_joined(participant.sid))
         return Outcome.RECORDED
     if event.event == "participant_left" and is_agent(participant):
-        ensured = await services.dispatcher.redispatch(event.room.name, record.id)
-        if ensured.created:
-            services.metrics.dispatches.labels("agent_left").inc()
-            log.info("agent left a room with its visitor still in it; dispatched again")
-            return Outcome.REDISPATCHED
-        return Outcome.IGNORED
-    if event.event == "room_finished" and record.status is Status.VOICE:
-        await services.store.update(record.id, status=Status.CHAT)
-        return Outcome.RECORDED
+        return await _agent_left(services, record)
+    if event.event == "room_finished":
+        await services.waiting.remove(record.id)
+        if record.status in IN_CALL:
+            await services.store.transition(record.id, calls.call_over(record))
+            return Outcome.RECORDED
+    return Outcome.IGNORED
+
+
+async def _agent_left(services: Services, record: Conversation) -> Outcome:
+    """A visitor still in the room gets another agent, which resumes from the log; a crashed
+    agent's dispatch is replaced at once, and the call waits like any other until it joins.
+    Presence in the room decides, not the record's status, which a lost webhook may have left
+    behind."""
+    recovery = await services.dispatcher.recover(record.id, record.id)
+    if recovery.presence is Presence.DISPATCHED:
+        services.metrics.dispatches.labels("agent_left").inc()
+        await services.waiting.add(record.id, visitor_waiting=True)
+        log.info("agent left a room with its visitor still in it; dispatched again",
+                 extra={"conversation_id": record.id})
+        return Outcome.REDISPATCHED
+    if recovery.presence is Presence.ON_ITS_WAY:
+        await services.waiting.add(record.id, visitor_waiting=True)
     return Outcome.IGNORED
 
 
@@ -121,29 +150,9 @@ async def _conversation_of(services: Services, room: str) -> Conversation | None
         return None
 
 
-async def _visitor_joined(services: Services, record: Conversation,
-                          participant: models.ParticipantInfo) -> None:
-    event = ChannelSwitchEvent(event_id=attributes.visitor_joined_event_id(participant.sid),
-                               from_channel=None, to_channel=Channel.VOICE,
-                               trigger="visitor_joined")
-    status = Status.VOICE if record.status in (Status.CHAT, Status.VOICE) else None
-    await _record(services, record, event, status)
+def _channel_of(participant: models.ParticipantInfo) -> Channel:
+    return Channel.PHONE if attributes.is_phone(participant.kind) else Channel.VOICE
 
 
-async def _visitor_left(services: Services, record: Conversation,
-                        participant: models.ParticipantInfo) -> None:
-    # The worker writes the same event id when it sees the visitor go, so one of the two
-    # writes is a no-op.
-    event = ChannelSwitchEvent(event_id=attributes.visitor_left_event_id(participant.sid),
-                               from_channel=Channel.VOICE, to_channel=Channel.CHAT,
-                               trigger="visitor_left")
-    status = Status.CHAT if record.status is Status.VOICE else None
-    await _record(services, record, event, status)
-
-
-async def _record(services: Services, record: Conversation, event: ChannelSwitchEvent,
-                  status: Status | None) -> None:
-    appended = await services.store.append(record.id, event, status=status)
-    # A duplicate append changes nothing, and the other writer may not have set the status.
-    if appended.duplicate and status is not None and status is not record.status:
-        await services.store.update(record.id, status=status)
+async def _append(services: Services, record: Conversation, step: calls.Step) -> None:
+    await services.store.append(record.id, step.event, transition=step.transition)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from livekit.agents import llm
 
 from conversation import (
@@ -18,7 +20,7 @@ from conversation import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from conversation.chatctx import event_from_item, to_chat_context
+from conversation.chatctx import UNPARSED, events_from_item, to_chat_context
 from conversation.history import HistoryBudget
 
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -78,7 +80,7 @@ def test_a_human_agents_words_are_marked_as_such_for_the_model():
 def test_the_log_survives_a_round_trip_through_the_chat_context():
     ctx = to_chat_context(CLAIM_CHAT)
 
-    back = [event_from_item(item, channel=Channel.VOICE) for item in ctx.items]
+    back = [event for item in ctx.items for event in events_from_item(item, channel=Channel.VOICE)]
 
     assert back == [stored.event for stored in CLAIM_CHAT]
 
@@ -143,7 +145,7 @@ def test_events_the_log_no_longer_holds_are_mentioned_in_the_summary():
 def test_a_new_framework_item_is_logged_under_its_own_id():
     item = llm.ChatMessage(id="item_abc", role="user", content=["spoken words"])
 
-    event = event_from_item(item, channel=Channel.VOICE)
+    [event] = events_from_item(item, channel=Channel.VOICE)
 
     assert isinstance(event, MessageEvent)
     assert (event.event_id, event.channel, event.text) == ("item_abc", Channel.VOICE,
@@ -154,8 +156,8 @@ def test_instructions_and_summaries_are_not_written_back():
     instructions = llm.ChatMessage(role="system", content=["You are helpful"])
     summary = to_chat_context([], trimmed_before=3).items[0]
 
-    assert event_from_item(instructions, channel=Channel.VOICE) is None
-    assert event_from_item(summary, channel=Channel.VOICE) is None
+    assert events_from_item(instructions, channel=Channel.VOICE) == []
+    assert events_from_item(summary, channel=Channel.VOICE) == []
 
 
 def test_a_tool_call_split_from_a_model_item_keeps_the_frameworks_id():
@@ -163,6 +165,42 @@ def test_a_tool_call_split_from_a_model_item_keeps_the_frameworks_id():
     the slash was not allowed in event ids, so writing such a call back failed."""
     item = llm.FunctionCall(id="item_x/fnc_0", call_id="c", name="lookup_order", arguments="{}")
 
-    event = event_from_item(item, channel=Channel.VOICE)
+    [event] = events_from_item(item, channel=Channel.VOICE)
 
-    assert event is not None and event.event_id == "item_x/fnc_0"
+    assert event.event_id == "item_x/fnc_0"
+
+
+def test_text_longer_than_an_event_holds_is_split_in_order_not_refused():
+    """Bug: a typed `lk.chat` message over the event size limit raised a validation error
+    inside the framework's event handler, which logged part of the text; the turn was neither
+    written nor counted."""
+    text = "".join(f"{n:06d} " for n in range(5000))
+    item = llm.ChatMessage(id="item_long", role="user", content=[text])
+
+    events = events_from_item(item, channel=Channel.VOICE)
+
+    assert [e.event_id for e in events] == ["item_long", "item_long:2", "item_long:3"]
+    assert "".join(e.text for e in events if isinstance(e, MessageEvent)) == text
+
+
+@pytest.mark.parametrize("arguments", ["not json", "[1, 2]", '{"x": "' + "y" * 70_000 + '"}'])
+def test_tool_arguments_that_are_not_a_json_object_are_kept_as_text(arguments: str):
+    """Bug: tool arguments that were not a JSON object raised inside the event handler, so the
+    call was lost and its result was left without it."""
+    item = llm.FunctionCall(id="item_t", call_id="c9", name="lookup_order", arguments=arguments)
+
+    [event] = events_from_item(item, channel=Channel.VOICE)
+
+    assert isinstance(event, ToolCallEvent) and event.call_id == "c9"
+    kept = json.loads(event.arguments)[UNPARSED]
+    assert arguments.startswith(kept.split(" …[cut:")[0])
+
+
+def test_an_oversize_tool_result_is_cut_with_a_marker():
+    item = llm.FunctionCallOutput(id="item_o", call_id="c9", name="lookup_order",
+                                  output="z" * 100_000, is_error=False)
+
+    [event] = events_from_item(item, channel=Channel.VOICE)
+
+    assert isinstance(event, ToolResultEvent)
+    assert event.output.endswith("more characters]") and len(event.output) <= 64_000

@@ -35,7 +35,7 @@ def test_a_valid_message_parses_into_its_typed_event():
       "arguments": "[1, 2]"}, "arguments"),
     ({"kind": "tool_call", "call_id": "1", "name": "drop table", "channel": "chat"}, "name"),
     ({"kind": "call", "outcome": "answered", "sip_status": 42}, "sip_status"),
-    ({"kind": "handoff", "state": "teleported"}, "state"),
+    ({"kind": "handoff", "handoff_id": "c1.1", "state": "teleported"}, "state"),
 ])
 def test_bad_event_data_names_the_field_at_fault(data: dict[str, Any], field: str):
     with pytest.raises(InvalidInput) as raised:

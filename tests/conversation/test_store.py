@@ -21,10 +21,16 @@ from conversation import (
     Role,
     Status,
     StoreUnavailable,
+    Transition,
     VerificationEvent,
     VerifiedIdentity,
 )
-from deploy.processes import RedisServer, free_port
+from conversation.redisclient import RedisClient
+from conversation.settings import StoreSettings
+from deploy.processes import free_port
+from tests.conftest import all_keys
+
+pytestmark = pytest.mark.server_and_cluster
 
 
 def chat(text: str, event_id: str | None = None, role: Role = Role.USER) -> MessageEvent:
@@ -34,7 +40,7 @@ def chat(text: str, event_id: str | None = None, role: Role = Role.USER) -> Mess
 
 
 @pytest.fixture
-def store(redis: aioredis.Redis) -> ConversationStore:
+def store(redis: RedisClient) -> ConversationStore:
     return ConversationStore(redis)
 
 
@@ -85,20 +91,20 @@ async def test_a_retried_append_is_stored_once(store: ConversationStore):
 
 
 async def test_append_to_an_unknown_conversation_writes_nothing(store: ConversationStore,
-                                                                redis: aioredis.Redis):
+                                                                redis: RedisClient):
     with pytest.raises(ConversationNotFound):
         await store.append("ghost", chat("hello"))
 
-    assert await redis.keys("*ghost*") == []
+    assert await all_keys(redis, "*ghost*") == []
 
 
 async def test_a_bad_conversation_id_is_refused_before_redis_is_touched(
-        store: ConversationStore, redis: aioredis.Redis):
+        store: ConversationStore, redis: RedisClient):
     with pytest.raises(InvalidInput) as raised:
         await store.append("bad{id}", chat("hello"))
 
     assert raised.value.field == "conversation_id"
-    assert await redis.dbsize() == 0
+    assert await all_keys(redis) == []
 
 
 async def test_status_and_room_change_with_their_event_in_one_step(store: ConversationStore):
@@ -106,11 +112,70 @@ async def test_status_and_room_change_with_their_event_in_one_step(store: Conver
     switch = ChannelSwitchEvent(from_channel=Channel.CHAT, to_channel=Channel.VOICE,
                                 trigger="visitor")
 
-    await store.append("c1", switch, status=Status.VOICE, room="c1")
+    appended = await store.append("c1", switch, transition=Transition(
+        to=Status.VOICE, from_=frozenset({Status.CHAT}), set={"room": "c1"}))
 
     record = await store.get("c1")
+    assert appended.transitioned
     assert (record.status, record.room) == (Status.VOICE, "c1")
     assert [s.event for s in await store.read("c1")] == [switch]
+
+
+async def test_a_transition_from_another_status_writes_the_event_and_keeps_the_status(
+        store: ConversationStore):
+    await store.create("c1")
+    left = ChannelSwitchEvent(from_channel=Channel.VOICE, to_channel=Channel.CHAT,
+                              trigger="visitor_left")
+
+    appended = await store.append("c1", left, transition=Transition(
+        to=Status.CHAT, from_=frozenset({Status.VOICE})))
+
+    assert appended.written and not appended.transitioned
+    assert (await store.get("c1")).status is Status.CHAT
+    assert [s.event for s in await store.read("c1")] == [left]
+
+
+async def test_a_transition_requiring_a_field_the_record_does_not_hold_does_not_apply(
+        store: ConversationStore):
+    await store.create("c1")
+    await store.transition("c1", Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}),
+                                            set={"visitor": "visitor-b"}))
+
+    applied = await store.transition("c1", Transition(
+        to=Status.CHAT, from_=frozenset({Status.VOICE}), require={"visitor": "visitor-a"}))
+
+    assert not applied
+    record = await store.get("c1")
+    assert (record.status, record.visitor) == (Status.VOICE, "visitor-b")
+
+
+async def test_a_gated_event_is_written_only_with_its_transition(store: ConversationStore):
+    await store.create("c1")
+    gate = Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}), gate=True)
+    first = ChannelSwitchEvent(from_channel=Channel.CHAT, to_channel=Channel.VOICE,
+                               trigger="visitor")
+    second = first.model_copy(update={"event_id": "another-switch"})
+
+    written = await store.append("c1", first, transition=gate)
+    refused = await store.append("c1", second, transition=gate)
+
+    assert written.written and written.transitioned
+    assert not refused.written and refused.seq == ""
+    assert [s.event for s in await store.read("c1")] == [first]
+
+
+async def test_a_duplicate_event_applies_no_transition(store: ConversationStore):
+    await store.create("c1")
+    joined = ChannelSwitchEvent(event_id="joined-1", to_channel=Channel.VOICE,
+                                trigger="visitor_joined")
+    to_voice = Transition(to=Status.VOICE, from_=frozenset({Status.CHAT}))
+    await store.append("c1", joined, transition=to_voice)
+    await store.transition("c1", Transition(to=Status.CHAT, from_=frozenset({Status.VOICE})))
+
+    retried = await store.append("c1", joined, transition=to_voice)
+
+    assert retried.duplicate and not retried.transitioned
+    assert (await store.get("c1")).status is Status.CHAT
 
 
 async def test_concurrent_writers_keep_their_own_order(store: ConversationStore):
@@ -127,6 +192,29 @@ async def test_concurrent_writers_keep_their_own_order(store: ConversationStore)
     for i in range(4):
         mine = [e.event_id for e in events if e.event_id.startswith(f"w{i}-")]
         assert mine == [f"w{i}-{n}" for n in range(25)]
+
+
+async def test_several_events_appended_together_are_stored_in_order_once(
+        store: ConversationStore):
+    await store.create("c1")
+    reply = [chat("Let me check.", "r-1", Role.ASSISTANT),
+             chat("It shipped.", "r-2", Role.ASSISTANT)]
+
+    first = await store.append_all("c1", reply)
+    again = await store.append_all("c1", reply)
+
+    assert [a.duplicate for a in first + again] == [False, False, True, True]
+    assert [s.event.event_id for s in await store.read("c1")] == ["r-1", "r-2"]
+    assert await store.position_of("c1", "r-2") == first[1].seq
+    assert await store.position_of("c1", "r-3") is None
+
+
+async def test_events_appended_together_to_an_unknown_conversation_write_nothing(
+        store: ConversationStore, redis: aioredis.Redis):
+    with pytest.raises(ConversationNotFound):
+        await store.append_all("nobody", [chat("hello", "r-1"), chat("again", "r-2")])
+
+    assert await redis.keys("*") == []
 
 
 async def test_reading_after_a_position_returns_only_later_events(store: ConversationStore):
@@ -171,23 +259,23 @@ async def test_following_from_a_position_skips_what_was_seen(store: Conversation
     await follower.aclose()
 
 
-async def test_activity_refreshes_retention_on_every_key(redis: aioredis.Redis):
+async def test_activity_refreshes_retention_on_every_key(redis: RedisClient):
     store = ConversationStore(redis, retention=timedelta(seconds=100))
     await store.create("c1")
     await store.append("c1", chat("hello"))
     await store.cache_tool_result("c1", "lookup_order", {"order_id": "A1"}, "shipped")
-    for key in await redis.keys("conv:{c1}*"):
+    for key in await all_keys(redis, "conv:{c1}*"):
         await redis.pexpire(key, 5_000)
 
     await store.append("c1", chat("still here"))
 
-    keys = await redis.keys("conv:{c1}*")
+    keys = await all_keys(redis, "conv:{c1}*")
     assert len(keys) == 4
     for key in keys:
         assert await redis.pttl(key) > 90_000
 
 
-async def test_the_log_is_bounded_and_counts_what_it_dropped(redis: aioredis.Redis):
+async def test_the_log_is_bounded_and_counts_what_it_dropped(redis: RedisClient):
     store = ConversationStore(redis, max_events=5)
     await store.create("c1")
 
@@ -213,11 +301,11 @@ async def test_a_cached_tool_result_is_found_whatever_the_argument_order(store: 
 
 
 async def test_caching_for_an_unknown_conversation_writes_nothing(store: ConversationStore,
-                                                                 redis: aioredis.Redis):
+                                                                 redis: RedisClient):
     with pytest.raises(ConversationNotFound):
         await store.cache_tool_result("ghost", "lookup_order", {}, "x")
 
-    assert await redis.dbsize() == 0
+    assert await all_keys(redis) == []
 
 
 async def test_redis_unreachable_is_a_retryable_store_error():
@@ -231,10 +319,10 @@ async def test_redis_unreachable_is_a_retryable_store_error():
     await client.aclose()
 
 
-async def test_a_follower_outlasts_the_clients_read_timeout(redis_server: RedisServer):
+async def test_a_follower_outlasts_the_clients_read_timeout(store_settings: StoreSettings):
     """Regression: XREAD BLOCK waited longer than redis-py's read timeout (5 s by default),
     so a quiet conversation's live stream failed as "Redis unreachable" after 5 s."""
-    client = aioredis.Redis.from_url(redis_server.url, socket_timeout=1.0)
+    client = store_settings.redis_client(socket_timeout=1.0)
     store = ConversationStore(client)
     await store.create("c-quiet")
     follower = store.follow("c-quiet")

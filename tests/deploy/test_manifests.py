@@ -1,24 +1,33 @@
-"""The deployment files agree with the code: no Docker engine runs here, so check what can be
-checked without one: they parse, they set only settings the services read, their paths exist."""
+"""The deployment files agree with the code: no Docker engine or cluster runs here, so check
+what can be checked without one: they parse, and they set only settings the programs they are
+given to read."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from pydantic import AliasChoices
 from pydantic_settings import BaseSettings
 
 from orchestrator.settings import Settings
+from tests.deploy.files import (
+    HELM_LIVEKIT,
+    LIVEKIT_YAML,
+    ROOT,
+    compose_services,
+    containers,
+    documents,
+    load,
+)
+from tests.deploy.sources import SIP_ENV, livekit_env_names
+from worker.chat.settings import ChatSettings
 from worker.settings import WorkerSettings
 
-ROOT = Path(__file__).resolve().parents[2]
-MANIFESTS = sorted([*ROOT.glob("deploy/**/*.yaml"), ROOT / "livekit.yaml"])
-# Read by LiveKit's own images and by the OpenAI client, not by Baton's settings objects.
-FOREIGN = {"LIVEKIT_KEYS", "SIP_CONFIG_BODY"}
+MANIFESTS = sorted([*ROOT.glob("deploy/**/*.yaml"), LIVEKIT_YAML])
+SETTINGS: dict[str, type[BaseSettings]] = {"orchestrator": Settings, "worker": WorkerSettings,
+                                           "worker.chat": ChatSettings}
 
 
 def env_names(settings: type[BaseSettings]) -> set[str]:
@@ -32,62 +41,69 @@ def env_names(settings: type[BaseSettings]) -> set[str]:
     return names
 
 
-def documents(path: Path) -> list[Any]:
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
-
-
-def containers_by_service() -> list[tuple[str, dict[str, str]]]:
-    """(command module, environment) for every Baton container in compose and Kubernetes."""
+def baton_environments() -> list[tuple[str, str, dict[str, object]]]:
+    """(where, module, environment) of every Baton container in compose and Kubernetes."""
     found = []
-    for service in documents(ROOT / "deploy/compose.yaml")[0]["services"].values():
+    for name, service in compose_services().items():
         command = service.get("command", [])
         if "-m" in command:
-            found.append((command[command.index("-m") + 1], dict(service.get("environment", {}))))
-    for path in sorted((ROOT / "deploy/k8s").glob("*.yaml")):
-        for doc in documents(path):
-            if doc.get("kind") != "Deployment":
-                continue
-            for container in doc["spec"]["template"]["spec"]["containers"]:
-                command = container["command"]
-                found.append((command[command.index("-m") + 1],
-                              {item["name"]: item.get("value") for item in container["env"]}))
+            found.append((f"compose {name}", command[command.index("-m") + 1],
+                          dict(service.get("environment", {}))))
+    for container in containers():
+        if container.module is not None:
+            found.append((f"k8s {container.name}", container.module, dict(container.env)))
+    return found
+
+
+def program_environments() -> list[tuple[str, set[str], set[str]]]:
+    """(where, variables set, variables read) of every LiveKit and SIP container."""
+    livekit_env, sip_env = livekit_env_names(), set(SIP_ENV)
+    found = []
+    for name, service in compose_services().items():
+        image = service.get("image", "")
+        if image.startswith(("livekit/livekit-server", "livekit/sip")):
+            reads = livekit_env if "livekit-server" in image else sip_env
+            found.append((f"compose {name}", set(service.get("environment", {})), reads))
+    for container in containers():
+        if container.spec["image"].startswith("livekit/sip"):
+            found.append((f"k8s {container.name}", set(container.env), sip_env))
     return found
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(ROOT)))
-def test_every_manifest_is_valid_yaml(path: Path):
+def test_every_manifest_is_valid_yaml(path: Path) -> None:
     assert documents(path)
 
 
-@pytest.mark.parametrize(("module", "environment"), containers_by_service(),
-                         ids=lambda value: value if isinstance(value, str) else "")
-def test_deployments_set_only_settings_the_service_reads(module: str,
-                                                         environment: dict[str, str]):
-    known = env_names({"orchestrator": Settings, "worker": WorkerSettings}[module])
-
-    assert set(environment) - known - FOREIGN == set()
+@pytest.mark.parametrize(("where", "module", "environment"), baton_environments(),
+                         ids=[where for where, _, _ in baton_environments()])
+def test_baton_containers_set_only_settings_their_service_reads(
+        where: str, module: str, environment: dict[str, object]) -> None:
+    assert set(environment) - env_names(SETTINGS[module]) == set()
 
 
-def test_the_orchestrator_and_worker_are_deployed_in_compose_and_kubernetes():
-    modules = [module for module, _ in containers_by_service()]
+@pytest.mark.parametrize(("where", "given", "read"), program_environments(),
+                         ids=[where for where, _, _ in program_environments()])
+def test_livekit_and_sip_containers_set_only_variables_they_read(
+        where: str, given: set[str], read: set[str]) -> None:
+    assert given - read == set()
 
-    assert modules.count("orchestrator") == 2 and modules.count("worker") == 2
+
+def test_the_orchestrator_worker_and_chat_agent_are_deployed_in_compose_and_kubernetes(
+        ) -> None:
+    modules = [module for _, module, _ in baton_environments()]
+
+    assert [modules.count(m) for m in ("orchestrator", "worker", "worker.chat")] == [2, 2, 2]
 
 
-def test_livekit_sends_webhooks_to_the_orchestrators_webhook_route():
+@pytest.mark.parametrize("urls", [
+    load(LIVEKIT_YAML)["webhook"]["urls"],
+    load(HELM_LIVEKIT)["livekit"]["webhook"]["urls"],
+], ids=["livekit.yaml", "helm values"])
+def test_livekit_sends_webhooks_to_the_orchestrators_webhook_route(urls: list[str]) -> None:
     from orchestrator.app import create_app
 
-    routes = set(create_app(Settings()).openapi()["paths"])
-    urls = documents(ROOT / "livekit.yaml")[0]["webhook"]["urls"]
+    routes = set(create_app(Settings(env="development")).openapi()["paths"])
 
     assert urls and all(re.sub(r"^https?://[^/]+", "", url) in routes for url in urls)
 
-
-def test_every_path_the_image_copies_exists():
-    sources = []
-    for line in (ROOT / "deploy/Dockerfile").read_text().splitlines():
-        if line.startswith("COPY") and "--from=" not in line:
-            sources.extend(line.split()[1:-1])
-
-    assert sources
-    assert [s for s in sources if not (ROOT / s).exists()] == []

@@ -153,3 +153,38 @@ async def test_data_and_attributes_flow_between_server_and_client_participants(
         await caller.leave(models.DisconnectReason.CLIENT_INITIATED)
         await asyncio.wait_for(left.wait(), WAIT)
     assert (packet.user.payload, packet.participant_identity) == (b"hello caller", "agent")
+
+
+async def test_a_server_side_unsubscribe_takes_a_track_out_of_a_sip_participants_mix(
+    server: tuple[DevServer, ServerContext],
+) -> None:
+    """What a consult needs: the phone human stops hearing the visitor while the agent briefs
+    them, through UpdateSubscriptions as on LiveKit, and hears them again after."""
+    devserver, ctx = server
+    name = f"sp-{uuid.uuid4().hex[:8]}"
+    room, _ = await ctx.rooms.create_room(name)
+    caller = await room.add_server_participant(
+        "sip-caller", name="", kind=models.ParticipantInfo.Kind.SIP, attributes={}, metadata=""
+    )
+    async with (
+        joined(devserver, "agent", name) as agent,
+        joined(devserver, "visitor", name) as visitor,
+        publishing_sine(agent, 440.0),
+        publishing_sine(visitor, 660.0),
+    ):
+        ear = caller.subscribe_audio()
+        await heard_by(ear, 0.5)  # codec warm-up
+        [visitor_track] = [sid for sid in visitor.local_participant.track_publications]
+        await room.update_subscriptions("sip-caller", [visitor_track], False)
+        await heard_by(ear, 0.3)  # what was mixed before the change drains
+        apart = await heard_by(ear)
+        await room.update_subscriptions("sip-caller", [visitor_track], True)
+        await heard_by(ear, 0.5)
+        together = await heard_by(ear)
+
+    def strength(samples: np.ndarray, hz: float) -> float:
+        spectrum = np.abs(np.fft.rfft(samples.astype(np.float64)))
+        return float(spectrum[round(hz * len(samples) / SAMPLE_RATE)])
+
+    assert strength(apart, 660.0) < strength(apart, 440.0) / 20
+    assert strength(together, 660.0) > strength(together, 440.0) / 4

@@ -18,7 +18,14 @@ from livekit.protocol import sip
 from devserver.process import DevServer
 from tests.devserver.agent_helpers import write_tone_wav
 from tests.devserver.conftest import LkApi
-from tests.devserver.rtc_helpers import WAIT, joined, listen, next_remote_audio
+from tests.devserver.rtc_helpers import (
+    WAIT,
+    joined,
+    listen,
+    next_remote_audio,
+    publishing_sine,
+    settle,
+)
 
 ANSWERS = "+15550100001"
 BUSY = "+15550100486"
@@ -31,6 +38,7 @@ SENDS_DTMF = "+15550100700"
 TRANSFER_OK = "tel:+15550109999"
 TRANSFER_BUSY = "tel:+15550108486"
 TRANSFER_REPORTED = "tel:+15550107480"
+TRANSFER_EMPTY = "tel:+15550106200"
 
 SCRIPT = f"""
 default: {{answer_after_ms: 50}}
@@ -46,6 +54,7 @@ numbers:
 transfers:
   "{TRANSFER_OK}": {{status: 200}}
   "{TRANSFER_REPORTED}": {{status: 480, as_response: true}}
+  "{TRANSFER_EMPTY}": {{status: 200, empty_response: true}}
   "*": {{status: 486}}
 """
 
@@ -437,3 +446,64 @@ async def test_a_call_ends_at_its_max_call_duration(
         )
         await asyncio.wait_for(call.left.wait(), WAIT)
     assert call.statuses[-2:] == ["active", "hangup"]
+
+
+async def test_a_transfer_can_succeed_with_an_empty_response_as_livekit_v1_13_5_answers(
+    lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    await lk.sip.create_sip_participant(
+        dial(trunk_id, ANSWERS, room_name, wait_until_answered=True)
+    )
+    result = await lk.sip.transfer_sip_participant(
+        sip.TransferSIPParticipantRequest(
+            room_name=room_name, participant_identity="phone", transfer_to=TRANSFER_EMPTY
+        )
+    )
+    assert result == sip.TransferSIPParticipantResponse()
+
+
+async def test_the_calls_listing_shows_each_calls_room_number_and_request_headers(
+    server: DevServer, lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    headers = {"X-Baton-Conversation": room_name}
+    await lk.sip.create_sip_participant(
+        dial(trunk_id, ANSWERS, room_name, wait_until_answered=True, headers=headers)
+    )
+    busy_request = dial(trunk_id, BUSY, room_name, wait_until_answered=True)
+    busy_request.participant_identity = "busy-phone"
+    with pytest.raises(api.SipCallError):
+        await lk.sip.create_sip_participant(busy_request)
+
+    calls = [c for c in await asyncio.to_thread(server.sip_calls) if c["room"] == room_name]
+
+    answered, busy = calls
+    assert (answered["to"], answered["trunk_id"]) == (ANSWERS, trunk_id)
+    assert answered["headers"] == headers
+    assert answered["participant_identity"] == "phone"
+    assert (answered["status"], answered["ended"]) == ("active", False)
+    assert (busy["to"], busy["headers"], busy["ended"]) == (BUSY, {}, True)
+
+
+async def test_the_calls_listing_needs_the_sip_admin_grant(server: DevServer) -> None:
+    caller = token_with(server, video=api.VideoGrants(), sip_grants=api.SIPGrants(call=True))
+    async with aiohttp.ClientSession() as session:
+        reply = await session.get(
+            f"{server.http_url}/devserver/sip/calls",
+            headers={"Authorization": f"Bearer {caller}"},
+        )
+    assert reply.status == 401
+
+
+async def test_an_answered_call_hears_the_room_so_publishers_see_their_tracks_subscribed(
+    server: DevServer, lk: api.LiveKitAPI, trunk_id: str, room_name: str
+) -> None:
+    """LiveKit SIP subscribes to the room's audio once the call is established; an agent
+    waits for its track to be subscribed before it speaks."""
+    async with joined(server, "agent", room_name) as agent:
+        subscribed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        agent.on("local_track_subscribed", lambda track: settle(subscribed, track.sid))
+        async with publishing_sine(agent) as publication:
+            await lk.sip.create_sip_participant(
+                dial(trunk_id, ANSWERS, room_name, wait_until_answered=True)
+            )
+            assert await asyncio.wait_for(subscribed, WAIT) == publication.sid

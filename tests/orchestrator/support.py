@@ -6,14 +6,19 @@ import asyncio
 import base64
 import hashlib
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import httpx
+from aiohttp import web
 from google.protobuf import json_format
 from livekit import api
 from livekit.protocol import webhook
 
+from conversation import attributes
+from devserver.process import DevServer
 from orchestrator.settings import Settings
 from tests.conftest import ORCHESTRATOR_API_KEY
 
@@ -21,6 +26,15 @@ from tests.conftest import ORCHESTRATOR_API_KEY
 WAIT = 30.0
 
 AUTH = {"Authorization": f"Bearer {ORCHESTRATOR_API_KEY}"}
+
+
+VISITOR = {attributes.ROLE: attributes.ROLE_VISITOR}
+"""The attributes the orchestrator's visitor tokens carry; what makes a participant the visitor."""
+
+
+def visitor_token(devserver: DevServer, identity: str, room: str) -> str:
+    """A join token for a visitor of `room`, as the orchestrator would mint it."""
+    return devserver.token(identity, room, attributes=VISITOR)
 
 
 def new_conversation_id() -> str:
@@ -51,6 +65,14 @@ async def events(client: httpx.AsyncClient, conversation_id: str) -> list[dict[s
                                 params={"limit": 500}, headers=AUTH)
     assert response.status_code == 200, response.text
     return [item["event"] for item in response.json()["events"]]
+
+
+def metric_sample(text: str, name: str) -> float:
+    """The value of one sample line of the Prometheus text format."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    raise AssertionError(f"no sample {name}")
 
 
 class SseReader:
@@ -104,3 +126,44 @@ def signed_webhook(event: webhook.WebhookEvent, settings: Settings, *,
                              secret or settings.livekit_api_secret.get_secret_value())
              .with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt())
     return body, {"Authorization": token, "Content-Type": "application/webhook+json"}
+
+
+class SlowLiveKit:
+    """An HTTP proxy in front of the devserver's server API that holds the first calls for the
+    given delays before passing them on (the rest go straight through): a LiveKit node slow
+    under load, as the orchestrator's client sees it."""
+
+    def __init__(self, devserver: DevServer, *, delays: Sequence[float]) -> None:
+        self.upstream = devserver.http_url
+        self.delays = list(delays)
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> SlowLiveKit:
+        self._session = aiohttp.ClientSession()
+        app = web.Application()
+        app.router.add_route("*", "/{path:.*}", self._forward)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+        if self._session is not None:
+            await self._session.close()
+
+    async def _forward(self, request: web.Request) -> web.Response:
+        assert self._session is not None
+        body = await request.read()
+        if self.delays:
+            await asyncio.sleep(self.delays.pop(0))
+        headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+        async with self._session.request(request.method, self.upstream + request.path_qs,
+                                         data=body, headers=headers) as upstream:
+            return web.Response(body=await upstream.read(), status=upstream.status,
+                                content_type=upstream.content_type)

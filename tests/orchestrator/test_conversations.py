@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
+
+pytestmark = pytest.mark.server_and_cluster
 
 
 async def test_creating_a_conversation_returns_its_record(

@@ -7,16 +7,18 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio as aioredis
 from livekit import api
 from livekit.protocol import agent_dispatch
 
-from deploy.processes import RedisServer
+from conversation.redisclient import RedisClient
+from conversation.settings import StoreSettings
 from devserver.process import DevServer
 from orchestrator.dispatch import Dispatcher
 from orchestrator.livekit import LiveKit
 from orchestrator.settings import Settings
 from tests.orchestrator.support import new_conversation_id
+
+pytestmark = pytest.mark.server_and_cluster
 
 
 class Overlap:
@@ -51,8 +53,8 @@ class RacingLiveKit(LiveKit):
 
 
 @pytest.fixture
-async def replicas(orchestrator_settings: Settings, redis_server: RedisServer,
-                   redis: aioredis.Redis) -> AsyncIterator[list[Dispatcher]]:
+async def replicas(orchestrator_settings: Settings, store_settings: StoreSettings,
+                   redis: RedisClient) -> AsyncIterator[list[Dispatcher]]:
     """Two dispatchers with their own LiveKit and Redis clients, as two orchestrator replicas."""
     overlap = Overlap(racers=2)
     async with contextlib.AsyncExitStack() as stack:
@@ -60,9 +62,10 @@ async def replicas(orchestrator_settings: Settings, redis_server: RedisServer,
         for _ in range(2):
             livekit = RacingLiveKit(orchestrator_settings, overlap)
             stack.push_async_callback(livekit.aclose)
-            client = aioredis.Redis.from_url(redis_server.url)
+            client = store_settings.redis_client()
             stack.push_async_callback(client.aclose)
-            dispatchers.append(Dispatcher(livekit, client, orchestrator_settings.agent_name))
+            dispatchers.append(Dispatcher(livekit, client, orchestrator_settings.agent_name,
+                                          livekit_timeout=orchestrator_settings.livekit_timeout))
         yield dispatchers
 
 

@@ -6,15 +6,7 @@ import httpx
 from livekit.protocol import models, webhook
 
 from orchestrator.settings import Settings
-from tests.orchestrator.support import AUTH, create_conversation, signed_webhook
-
-
-def _sample(text: str, name: str) -> float:
-    """The value of one sample line of the Prometheus text format."""
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[-1])
-    raise AssertionError(f"no sample {name}")
+from tests.orchestrator.support import AUTH, create_conversation, metric_sample, signed_webhook
 
 
 async def test_healthz_says_the_process_is_up(orchestrator_client: httpx.AsyncClient) -> None:
@@ -31,8 +23,8 @@ async def test_switches_are_counted_by_trigger_and_timed(
 
     text = (await orchestrator_client.get("/metrics")).text
 
-    assert _sample(text, 'baton_switches_total{trigger="agent"}') == 1
-    assert _sample(text, "baton_switch_seconds_count") == 1
+    assert metric_sample(text, 'baton_switches_total{trigger="agent"}') == 1
+    assert metric_sample(text, "baton_switch_seconds_count") == 1
 
 
 async def test_errors_are_counted_by_type(orchestrator_client: httpx.AsyncClient) -> None:
@@ -41,8 +33,18 @@ async def test_errors_are_counted_by_type(orchestrator_client: httpx.AsyncClient
 
     text = (await orchestrator_client.get("/metrics")).text
 
-    assert _sample(text, 'baton_errors_total{type="ConversationNotFound"}') == 1
-    assert _sample(text, 'baton_errors_total{type="Unauthorized"}') == 1
+    assert metric_sample(text, 'baton_errors_total{type="ConversationNotFound"}') == 1
+    assert metric_sample(text, 'baton_errors_total{type="Unauthorized"}') == 1
+
+
+async def test_the_counters_alerts_watch_are_exported_at_zero_before_anything_happens(
+        orchestrator_client: httpx.AsyncClient) -> None:
+    text = (await orchestrator_client.get("/metrics")).text
+
+    assert metric_sample(text, 'baton_dispatches_total{reason="lost"}') == 0
+    for kind in ("LiveKitUnavailable", "LiveKitRejected", "DispatchBusy"):
+        assert metric_sample(text, f'baton_errors_total{{type="{kind}"}}') == 0
+    assert metric_sample(text, "baton_agent_unavailable_total") == 0
 
 
 async def test_webhooks_are_counted_by_event(orchestrator_client: httpx.AsyncClient,
@@ -54,4 +56,4 @@ async def test_webhooks_are_counted_by_event(orchestrator_client: httpx.AsyncCli
 
     text = (await orchestrator_client.get("/metrics")).text
 
-    assert _sample(text, 'baton_webhooks_total{event="room_started"}') == 1
+    assert metric_sample(text, 'baton_webhooks_total{event="room_started"}') == 1

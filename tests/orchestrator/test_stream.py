@@ -8,16 +8,19 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
-from deploy.processes import RedisServer
 from orchestrator.settings import Settings
 from orchestrator.tokens import widget_token
+from tests.conftest import LogRedis
 from tests.orchestrator.support import (
     AUTH,
     SseReader,
     create_conversation,
     post_message,
 )
+
+pytestmark = pytest.mark.server_and_cluster
 
 ServerFactory = Callable[..., Any]
 
@@ -123,8 +126,8 @@ async def test_streaming_an_unknown_conversation_is_not_found(
 
 async def test_the_stream_ends_when_redis_goes_away_so_the_client_reconnects(
         orchestrator_server: ServerFactory, orchestrator_settings: Settings,
-        own_redis_server: RedisServer) -> None:
-    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis_server.url})
+        own_redis: LogRedis) -> None:
+    settings = orchestrator_settings.model_copy(update={"redis_url": own_redis.url})
     url = await orchestrator_server(settings)
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         conversation_id = await create_conversation(client)
@@ -134,7 +137,7 @@ async def test_the_stream_ends_when_redis_goes_away_so_the_client_reconnects(
             reader = SseReader(response)
             assert _texts(await reader.events(1)) == ["before the outage"]
 
-            own_redis_server.stop()
+            own_redis.stop()
 
             remaining = await reader.until_closed()
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from livekit import api, rtc
 
-from conversation import ConversationStore, Status, attributes
+from conversation import ConversationStore, Status, Transition, attributes, calls
+from conversation.redisclient import RedisClient
 from deploy.processes import free_port
 from devserver.process import DevServer
 from orchestrator.settings import Settings
@@ -136,6 +136,7 @@ async def test_the_token_cannot_administer_rooms(
     assert refused.value.status in (401, 403)
 
 
+@pytest.mark.server_and_cluster
 async def test_the_switch_is_recorded_with_the_new_status_and_room(
         orchestrator_client: httpx.AsyncClient) -> None:
     conversation_id = await create_conversation(orchestrator_client)
@@ -152,6 +153,7 @@ async def test_the_switch_is_recorded_with_the_new_status_and_room(
     assert (record["status"], record["room"]) == ("voice", conversation_id)
 
 
+@pytest.mark.server_and_cluster
 async def test_switching_twice_leaves_one_dispatch_and_one_switch_event(
         orchestrator_client: httpx.AsyncClient, livekit: api.LiveKitAPI,
         orchestrator_settings: Settings) -> None:
@@ -165,6 +167,7 @@ async def test_switching_twice_leaves_one_dispatch_and_one_switch_event(
     assert len(await events(orchestrator_client, conversation_id)) == 1
 
 
+@pytest.mark.server_and_cluster
 async def test_concurrent_switches_leave_one_dispatch(
         orchestrator_client: httpx.AsyncClient, livekit: api.LiveKitAPI,
         orchestrator_settings: Settings) -> None:
@@ -178,6 +181,38 @@ async def test_concurrent_switches_leave_one_dispatch(
                                        orchestrator_settings.agent_name)) == 1
 
 
+@pytest.mark.server_and_cluster
+async def test_concurrent_switches_write_one_switch_event(
+        orchestrator_client_factory: OrchestratorClientFactory,
+        orchestrator_settings: Settings) -> None:
+    """Bug: the status was read outside the lock and the switch event had a random id, so a
+    double click on two replicas wrote two `channel_switch` events."""
+    async with orchestrator_client_factory(orchestrator_settings) as first, \
+            orchestrator_client_factory(orchestrator_settings) as second:
+        conversation_id = await create_conversation(first)
+
+        await asyncio.gather(*(_switch(replica, conversation_id)
+                               for replica in (first, second, first, second)))
+
+        logged = await events(first, conversation_id)
+    assert [(e["kind"], e["event_id"]) for e in logged] == [("channel_switch", "call-1-switch")]
+
+
+@pytest.mark.server_and_cluster
+async def test_a_new_call_after_the_last_one_ended_is_recorded_again(
+        orchestrator_client: httpx.AsyncClient, redis: RedisClient) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    await _switch(orchestrator_client, conversation_id)
+    record = await ConversationStore(redis).get(conversation_id)
+    await ConversationStore(redis).transition(conversation_id, calls.call_over(record))
+
+    await _switch(orchestrator_client, conversation_id)
+
+    switches = [e["event_id"] for e in await events(orchestrator_client, conversation_id)]
+    assert switches == ["call-1-switch", "call-2-switch"]
+
+
+@pytest.mark.server_and_cluster
 async def test_two_replicas_switching_at_once_leave_one_dispatch(
         orchestrator_client_factory: OrchestratorClientFactory, livekit: api.LiveKitAPI,
         orchestrator_settings: Settings) -> None:
@@ -229,11 +264,13 @@ async def test_the_switch_reports_time_spent_outside_livekit_and_redis(
     assert float(timings["own"]) <= float(timings["total"])
 
 
+@pytest.mark.server_and_cluster
 async def test_a_closed_conversation_cannot_switch_to_voice(
-        orchestrator_client: httpx.AsyncClient, redis: aioredis.Redis,
+        orchestrator_client: httpx.AsyncClient, redis: RedisClient,
         livekit: api.LiveKitAPI) -> None:
     conversation_id = await create_conversation(orchestrator_client)
-    await ConversationStore(redis).update(conversation_id, status=Status.CLOSED)
+    await ConversationStore(redis).transition(conversation_id, Transition(
+        to=Status.CLOSED, from_=frozenset(Status)))
 
     response = await _switch(orchestrator_client, conversation_id)
 

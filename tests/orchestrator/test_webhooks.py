@@ -8,27 +8,38 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from livekit import api, rtc
 from livekit.protocol import models, webhook
 from pydantic import SecretStr
 
-from conversation import Channel, ChannelSwitchEvent, ConversationStore, StoredEvent, attributes
+from conversation import Channel, ConversationStore, StoredEvent, attributes, calls
+from conversation.redisclient import RedisClient
 from deploy.processes import free_port
 from devserver.process import DevServer
+from orchestrator.probes import probe_room_name, webhooks_noted
 from orchestrator.settings import Settings
 from tests.conftest import DevServerFactory, OrchestratorClientFactory
-from tests.orchestrator.support import AUTH, WAIT, create_conversation, events, signed_webhook
+from tests.orchestrator.support import (
+    AUTH,
+    VISITOR,
+    WAIT,
+    create_conversation,
+    events,
+    signed_webhook,
+    visitor_token,
+)
 
 WEBHOOK = "/v1/livekit/webhook"
 
 
 def _participant_event(name: str, room: str, identity: str, *, event_id: str,
                        kind: models.ParticipantInfo.Kind.ValueType =
-                       models.ParticipantInfo.Kind.STANDARD) -> webhook.WebhookEvent:
+                       models.ParticipantInfo.Kind.STANDARD,
+                       visitor: bool = False) -> webhook.WebhookEvent:
     return webhook.WebhookEvent(
         event=name, id=event_id, room=models.Room(name=room, sid="RM_test"),
-        participant=models.ParticipantInfo(sid=f"PA_{identity}", identity=identity, kind=kind))
+        participant=models.ParticipantInfo(sid=f"PA_{identity}", identity=identity, kind=kind,
+                                           attributes=VISITOR if visitor else {}))
 
 
 async def _post(client: httpx.AsyncClient, body: bytes,
@@ -57,9 +68,10 @@ async def _next_switch(log: AsyncIterator[StoredEvent], trigger: str) -> StoredE
     raise AssertionError("the log ended")
 
 
+@pytest.mark.server_and_cluster
 async def test_devserver_webhooks_record_the_visitor_joining_and_leaving_the_call(
         devserver_factory: DevServerFactory, orchestrator_server: Callable[..., Any],
-        orchestrator_settings: Settings, redis: aioredis.Redis) -> None:
+        orchestrator_settings: Settings, redis: RedisClient) -> None:
     port = free_port()
     livekit = devserver_factory(webhooks=[f"http://127.0.0.1:{port}{WEBHOOK}"])
     settings = orchestrator_settings.model_copy(update={
@@ -85,12 +97,22 @@ async def test_devserver_webhooks_record_the_visitor_joining_and_leaving_the_cal
         assert await _status(client, conversation_id) == "chat"
 
 
+async def _join(client: httpx.AsyncClient, settings: Settings, conversation_id: str,
+                identity: str) -> None:
+    joined = _participant_event("participant_joined", conversation_id, identity,
+                                event_id=f"EV_joined_{identity}", visitor=True)
+    response = await _post(client, *signed_webhook(joined, settings))
+    assert response.json()["outcome"] == "recorded"
+
+
+@pytest.mark.server_and_cluster
 async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-1")
     event = _participant_event("participant_left", conversation_id, "visitor-1",
-                               event_id="EV_left")
+                               event_id="EV_left", visitor=True)
 
     response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
@@ -101,16 +123,35 @@ async def test_a_visitor_leaving_switches_the_conversation_back_to_chat(
     assert await _status(orchestrator_client, conversation_id) == "chat"
 
 
-async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twice(
-        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
-        redis: aioredis.Redis) -> None:
+@pytest.mark.server_and_cluster
+async def test_a_late_leave_of_an_earlier_calls_visitor_does_not_end_the_call_in_progress(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
+    """Bug: status writes were last-writer-wins on stale reads, so the delayed
+    `participant_left` of an earlier call's visitor set an active call back to chat."""
     conversation_id = await create_conversation(orchestrator_client)
     await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
-    await ConversationStore(redis).append(conversation_id, ChannelSwitchEvent(
-        event_id=attributes.visitor_left_event_id("PA_visitor-1"), from_channel=Channel.VOICE,
-        to_channel=Channel.CHAT, trigger="visitor_left"))
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-first")
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-second")
+    late = _participant_event("participant_left", conversation_id, "visitor-first",
+                              event_id="EV_late_left", visitor=True)
+
+    await _post(orchestrator_client, *signed_webhook(late, orchestrator_settings))
+
+    assert await _status(orchestrator_client, conversation_id) == "voice"
+
+
+@pytest.mark.server_and_cluster
+async def test_a_visitor_leave_already_written_by_the_worker_is_not_written_twice(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
+        redis: RedisClient) -> None:
+    conversation_id = await create_conversation(orchestrator_client)
+    await orchestrator_client.post(f"/v1/conversations/{conversation_id}/voice", headers=AUTH)
+    await _join(orchestrator_client, orchestrator_settings, conversation_id, "visitor-1")
+    by_the_worker = calls.visitor_left(Channel.VOICE, "visitor-1", "PA_visitor-1")
+    await ConversationStore(redis).append(conversation_id, by_the_worker.event,
+                                          transition=by_the_worker.transition)
     event = _participant_event("participant_left", conversation_id, "visitor-1",
-                               event_id="EV_left")
+                               event_id="EV_left", visitor=True)
 
     await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
 
@@ -163,11 +204,12 @@ async def test_a_webhook_without_a_signature_is_refused(
     assert response.status_code == 401
 
 
+@pytest.mark.server_and_cluster
 async def test_a_replayed_webhook_is_handled_once(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     event = _participant_event("participant_joined", conversation_id, "visitor-1",
-                               event_id="EV_replayed")
+                               event_id="EV_replayed", visitor=True)
     body, headers = signed_webhook(event, orchestrator_settings)
 
     first = await _post(orchestrator_client, body, headers)
@@ -188,6 +230,32 @@ async def test_a_webhook_for_a_room_that_is_not_a_conversation_is_acknowledged_a
     assert response.json()["outcome"] == "ignored"
 
 
+async def test_a_webhook_for_a_preflight_probe_room_is_noted_for_the_check(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
+        redis: RedisClient) -> None:
+    room = probe_room_name()
+    event = webhook.WebhookEvent(event="room_started", id="EV_probe", room=models.Room(name=room))
+
+    response = await _post(orchestrator_client, *signed_webhook(event, orchestrator_settings))
+
+    assert response.json() == {"event": "room_started", "outcome": "probe"}
+    assert await webhooks_noted(redis, room) == {"room_started"}
+
+
+async def test_a_probe_webhook_signed_with_another_secret_is_not_noted(
+        orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
+        redis: RedisClient) -> None:
+    room = probe_room_name()
+    event = webhook.WebhookEvent(event="room_started", id="EV_probe", room=models.Room(name=room))
+
+    response = await _post(orchestrator_client, *signed_webhook(
+        event, orchestrator_settings, secret="not-the-livekit-secret-0123456789abcdef"))
+
+    assert response.status_code == 401
+    assert await webhooks_noted(redis, room) == set()
+
+
+@pytest.mark.server_and_cluster
 async def test_the_room_finishing_returns_a_voice_conversation_to_chat(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings) -> None:
     conversation_id = await create_conversation(orchestrator_client)
@@ -209,13 +277,14 @@ async def _agent_dispatches(livekit: api.LiveKitAPI, room: str, agent_name: str)
     return sum(d.agent_name == agent_name for d in dispatches)
 
 
+@pytest.mark.server_and_cluster
 async def test_the_agent_leaving_while_the_visitor_stays_is_dispatched_again_once(
         orchestrator_client: httpx.AsyncClient, orchestrator_settings: Settings,
         devserver: DevServer, livekit: api.LiveKitAPI) -> None:
     conversation_id = await create_conversation(orchestrator_client)
     visitor = rtc.Room()
-    await asyncio.wait_for(visitor.connect(devserver.url, devserver.token(
-        "visitor-stays", conversation_id)), WAIT)
+    await asyncio.wait_for(visitor.connect(devserver.url, visitor_token(
+        devserver, "visitor-stays", conversation_id)), WAIT)
     try:
         crashed = _participant_event("participant_left", conversation_id, "agent-AJ_1",
                                      event_id="EV_agent_left",
@@ -250,6 +319,7 @@ async def test_the_agent_leaving_an_empty_room_is_not_dispatched_again(
     assert await _agent_dispatches(livekit, conversation_id, orchestrator_settings.agent_name) == 0
 
 
+@pytest.mark.server_and_cluster
 async def test_a_webhook_that_failed_is_handled_when_livekit_retries_it(
         orchestrator_client: httpx.AsyncClient,
         orchestrator_client_factory: OrchestratorClientFactory,
@@ -261,8 +331,8 @@ async def test_a_webhook_that_failed_is_handled_when_livekit_retries_it(
     livekit_down = orchestrator_settings.model_copy(
         update={"livekit_url": f"ws://127.0.0.1:{free_port()}"})
     visitor = rtc.Room()
-    await asyncio.wait_for(visitor.connect(devserver.url, devserver.token(
-        "visitor-waiting", conversation_id)), WAIT)
+    await asyncio.wait_for(visitor.connect(devserver.url, visitor_token(
+        devserver, "visitor-waiting", conversation_id)), WAIT)
     try:
         async with orchestrator_client_factory(livekit_down) as replica_without_livekit:
             failed = await _post(replica_without_livekit, body, headers)

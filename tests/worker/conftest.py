@@ -15,36 +15,53 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
-from conversation import ConversationStore, Event
+from conversation import ConversationStore, Event, VerifiedIdentity
+from conversation.redisclient import RedisClient, open_client
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
-from worker.tools import CallData, ExampleBackend
+from worker.backends import ExampleBackend
+from worker.tools import CallData, HandoffRequester
 
 CHAT_START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
 class CountingBackend(ExampleBackend):
-    """The example backend, counting the calls that reach it."""
+    """The example backend, counting the calls that reach it and who they were for."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.callers: list[VerifiedIdentity | None] = []
 
-    async def lookup_order(self, order_id: str) -> dict[str, Any]:
-        self.calls.append(("lookup_order", {"order_id": order_id}))
-        return await super().lookup_order(order_id)
+    async def lookup_order(self, order_id: str, *,
+                           caller: VerifiedIdentity | None) -> dict[str, Any]:
+        self._count("lookup_order", {"order_id": order_id}, caller)
+        return await super().lookup_order(order_id, caller=caller)
 
-    async def quote_price(self, plan: str, months: int) -> dict[str, Any]:
-        self.calls.append(("quote_price", {"plan": plan, "months": months}))
-        return await super().quote_price(plan, months)
+    async def quote_price(self, plan: str, months: int, *,
+                          caller: VerifiedIdentity | None) -> dict[str, Any]:
+        self._count("quote_price", {"plan": plan, "months": months}, caller)
+        return await super().quote_price(plan, months, caller=caller)
+
+    async def book_callback(self, when: str, phone: str | None, *,
+                            caller: VerifiedIdentity | None,
+                            idempotency_key: str) -> dict[str, Any]:
+        self._count("book_callback", {"when": when, "phone": phone}, caller)
+        return await super().book_callback(when, phone, caller=caller,
+                                           idempotency_key=idempotency_key)
+
+    def _count(self, name: str, arguments: dict[str, Any],
+               caller: VerifiedIdentity | None) -> None:
+        self.calls.append((name, arguments))
+        self.callers.append(caller)
 
 
 @pytest.fixture
-def store(redis: aioredis.Redis) -> ConversationStore:
+def store(redis: RedisClient) -> ConversationStore:
     return ConversationStore(redis)
 
 
@@ -70,20 +87,25 @@ def seed(store: ConversationStore) -> Callable[[str, Sequence[Event]], Any]:
     return create
 
 
-TextSession = Callable[[str], contextlib.AbstractAsyncContextManager[AgentSession[CallData]]]
+TextSession = Callable[..., contextlib.AbstractAsyncContextManager[AgentSession[CallData]]]
 
 
 @pytest.fixture
 def text_session(model_server: ModelServer, store: ConversationStore,
                  backend: CountingBackend) -> TextSession:
-    """`async with text_session(conversation_id) as session:` an AgentSession in text mode
-    whose LLM is the real OpenAI plugin talking to the scripted model server."""
+    """`async with text_session(conversation_id, caller=None, handoff=None) as session:` an
+    AgentSession in text mode whose LLM is the real OpenAI plugin talking to the scripted model
+    server; its tools act for `caller`, the conversation's verified identity, and hand the
+    call to a person through `handoff`."""
 
     @contextlib.asynccontextmanager
-    async def open_session(conversation_id: str) -> AsyncIterator[AgentSession[CallData]]:
+    async def open_session(conversation_id: str, caller: VerifiedIdentity | None = None,
+                           handoff: HandoffRequester | None = None,
+                           ) -> AsyncIterator[AgentSession[CallData]]:
         async with openai.LLM(base_url=model_server.url, api_key="test") as model, \
                 AgentSession[CallData](llm=model, userdata=CallData(
-                    conversation_id, store, backend)) as session:
+                    conversation_id, store, backend, caller=caller,
+                    handoff=handoff)) as session:
             yield session
 
     return open_session
@@ -114,7 +136,7 @@ def visitor_left(log: list[dict[str, Any]]) -> bool:
 async def logged_until_visitor_left(redis_url: str, conversation_id: str,
                                     ) -> list[dict[str, Any]]:
     """The log up to the visitor leaving, read as Redis delivers it."""
-    client = aioredis.Redis.from_url(redis_url)
+    client = open_client(redis_url)
     try:
         logged: list[dict[str, Any]] = []
         async for stored in ConversationStore(client).follow(conversation_id):

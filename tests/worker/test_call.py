@@ -254,6 +254,25 @@ async def test_turns_written_are_counted_on_the_metrics_port(
     assert written and float(written[0].split()[-1]) >= 1
 
 
+async def test_the_first_words_are_timed_on_the_metrics_port(
+        orchestrator: httpx.AsyncClient, voice_worker: WorkerProcess) -> None:
+    before = await first_words_timed(voice_worker)
+
+    _conversation_id, visitor = await call_with_first_words(orchestrator)
+    await visitor.leave()
+
+    assert await first_words_timed(voice_worker) == before + 1
+
+
+async def first_words_timed(worker: WorkerProcess) -> int:
+    """How many calls' first words the worker has timed (baton_worker_first_words_seconds)."""
+    async with httpx.AsyncClient() as client:
+        exposed = (await client.get(f"http://127.0.0.1:{worker.metrics_port}/metrics")).text
+    counts = [line for line in exposed.splitlines()
+              if line.startswith("baton_worker_first_words_seconds_count")]
+    return int(float(counts[0].split()[-1])) if counts else 0
+
+
 @pytest.mark.parametrize(("room", "reason"), [
     ("lobby.main", "is not named by a Baton conversation id"),
     ("c-nobody-created-this", "no such conversation in the log"),

@@ -51,6 +51,6 @@ def test_the_chat_side_gets_the_same_tool_names_and_schemas() -> None:
     schemas = openai_tool_schemas()
 
     assert {schema["function"]["name"] for schema in schemas} == TOOL_NAMES
-    assert TOOL_NAMES == {"lookup_order", "quote_price", "book_callback"}
+    assert TOOL_NAMES == {"lookup_order", "quote_price", "book_callback", "verify_identity"}
     lookup = next(s for s in schemas if s["function"]["name"] == "lookup_order")
     assert lookup["function"]["parameters"]["required"] == ["order_id"]

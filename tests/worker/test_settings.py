@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import pytest
 
+from worker.backends import ExampleBackend, load_backend
 from worker.settings import SettingsError, load_settings
 
 COMPLETE = {
     "LIVEKIT_URL": "wss://livekit.example", "LIVEKIT_API_KEY": "APIprod123",
     "LIVEKIT_API_SECRET": "a-long-production-secret", "REDIS_URL": "redis://redis:6379/0",
-    "OPENAI_API_KEY": "sk-test",
+    "OPENAI_API_KEY": "sk-test", "BATON_TOOL_BACKEND": "tests.worker.test_settings:Catalogue",
 }
+
+
+class Catalogue(ExampleBackend):
+    """A deployment's own backend, as settings name it."""
 
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
-    for name in (*COMPLETE, "BATON_ENV", "BATON_AGENT_NAME", "OPENAI_BASE_URL"):
+    for name in (*COMPLETE, "BATON_ENV", "BATON_AGENT_NAME", "OPENAI_BASE_URL",
+                 "BATON_TOOL_BACKEND"):
         monkeypatch.delenv(name, raising=False)
     for name, value in COMPLETE.items():
         monkeypatch.setenv(name, value)
@@ -30,8 +36,7 @@ def test_a_complete_environment_loads_with_the_default_agent_name(
     assert settings.model_mode == "pipeline"
 
 
-@pytest.mark.parametrize("missing", ["LIVEKIT_URL", "LIVEKIT_API_SECRET", "REDIS_URL",
-                                     "OPENAI_API_KEY"])
+@pytest.mark.parametrize("missing", ["LIVEKIT_URL", "LIVEKIT_API_SECRET", "OPENAI_API_KEY"])
 def test_a_missing_credential_names_the_variable_to_set(
         environment: pytest.MonkeyPatch, missing: str) -> None:
     environment.delenv(missing)
@@ -64,3 +69,18 @@ def test_an_invalid_value_is_reported_by_its_variable_name(
 
     with pytest.raises(SettingsError, match="BATON_MODEL_MODE"):
         load_settings()
+
+
+def test_the_example_backend_is_refused_outside_development(
+        environment: pytest.MonkeyPatch) -> None:
+    environment.delenv("BATON_TOOL_BACKEND")
+
+    with pytest.raises(SettingsError, match="BATON_TOOL_BACKEND is the example backend"):
+        load_settings()
+
+
+def test_the_tool_backend_is_the_class_the_settings_name(
+        environment: pytest.MonkeyPatch) -> None:
+    backend = load_backend(load_settings().tool_backend)
+
+    assert type(backend).__name__ == "Catalogue"

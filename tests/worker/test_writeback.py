@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-import redis.asyncio as aioredis
+import pytest
 from livekit.agents import llm
 from prometheus_client import REGISTRY
 
@@ -16,11 +17,13 @@ from conversation import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from deploy.processes import RedisServer
 from modelserver import ChatReply, ModelServer, ToolCall
+from tests.conftest import LogRedis, log_settings
 from tests.worker.conftest import Seed, TextSession
 from worker.agent import BatonAgent, OpeningKind, opening_for
 from worker.writeback import WriteBack, record_session
+
+pytestmark = pytest.mark.server_and_cluster
 
 
 def fresh_agent() -> BatonAgent:
@@ -102,9 +105,8 @@ async def test_writing_the_same_items_again_adds_nothing(
 
 
 async def test_events_wait_in_order_while_redis_is_down_and_are_written_once_it_returns(
-        own_redis_server: RedisServer) -> None:
-    client = aioredis.Redis.from_url(own_redis_server.url, socket_timeout=2,
-                                     socket_connect_timeout=2)
+        own_redis: LogRedis) -> None:
+    client = log_settings(own_redis).redis_client(socket_timeout=2, socket_connect_timeout=2)
     store = ConversationStore(client)
     await store.create("c-outage")
     writeback = WriteBack(store, "c-outage", retry_max=0.2)
@@ -114,12 +116,12 @@ async def test_events_wait_in_order_while_redis_is_down_and_are_written_once_it_
 
     writeback.add(turns[0])
     await writeback.flushed()
-    own_redis_server.stop()
+    own_redis.stop()
     for turn in turns[1:]:
         writeback.add(turn)
     await asyncio.wait_for(writeback.stalled.wait(), 30)
     assert writeback.pending == turns[1:]
-    own_redis_server.start()
+    own_redis.start()
     await writeback.aclose(grace=60)
 
     logged = [stored.event for stored in await store.read("c-outage")]
@@ -128,14 +130,13 @@ async def test_events_wait_in_order_while_redis_is_down_and_are_written_once_it_
 
 
 async def test_events_left_when_the_grace_period_ends_are_counted_lost_not_hung_on(
-        own_redis_server: RedisServer) -> None:
-    client = aioredis.Redis.from_url(own_redis_server.url, socket_timeout=1,
-                                     socket_connect_timeout=1)
+        own_redis: LogRedis) -> None:
+    client = log_settings(own_redis).redis_client(socket_timeout=1, socket_connect_timeout=1)
     store = ConversationStore(client)
     await store.create("c-gone")
     writeback = WriteBack(store, "c-gone", retry_max=0.1)
     writeback.start()
-    own_redis_server.stop()
+    own_redis.stop()
 
     lost_before = REGISTRY.get_sample_value("baton_worker_writeback_lost_total") or 0.0
     writeback.add(MessageEvent(role=Role.USER, channel=Channel.VOICE, text="lost"))
@@ -145,3 +146,28 @@ async def test_events_left_when_the_grace_period_ends_are_counted_lost_not_hung_
     assert writeback.pending == []
     assert REGISTRY.get_sample_value("baton_worker_writeback_lost_total") == lost_before + 1
     await client.aclose()
+
+
+async def test_a_turn_longer_than_one_event_is_written_whole_and_never_logged(
+        seed: Seed, store: ConversationStore, text_session: TextSession,
+        model_server: ModelServer, caplog: pytest.LogCaptureFixture) -> None:
+    """Bug: a typed message over the event size limit raised a validation error inside the
+    framework's event handler, which logged part of the text (card numbers included); the turn
+    was neither written nor counted lost."""
+    await seed("c-long", [])
+    writeback = WriteBack(store, "c-long")
+    writeback.start()
+    model_server.script_chat(ChatReply("Hello."), ChatReply("Thanks, noted."))
+    typed = "my card is 4111 1111 1111 1111, " * 700
+
+    caplog.set_level(logging.DEBUG)
+    async with text_session("c-long") as session:
+        record_session(session, writeback, channel=Channel.VOICE)
+        await session.start(fresh_agent(), capture_run=True)
+        await session.run(user_input=typed)
+    await writeback.aclose(grace=30)
+
+    said = [s.event for s in await store.read("c-long")
+            if isinstance(s.event, MessageEvent) and s.event.role is Role.USER]
+    assert len(said) > 1 and "".join(e.text for e in said) == typed
+    assert "4111" not in caplog.text

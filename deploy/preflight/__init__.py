@@ -1,0 +1,1 @@
+"""The preflight check of a deployment's wiring: `python -m deploy.preflight`."""
