@@ -108,12 +108,16 @@ async def wait_for_log(agent: AgentUnderTest, done: Callable[[list[dict[str, Any
 
 
 def idle(records: list[dict[str, Any]]) -> bool:
-    """Every job's process has exited and every process started since is initialized."""
-    messages = [r.get("message") for r in records]
-    jobs = {r.get("room") for r in records if r.get("message") == "received job request"}
-    exited = {r.get("room") for r in records if r.get("message") == "process exiting"}
-    return jobs <= exited and \
-        messages.count("initializing process") <= messages.count("process initialized")
+    """The last job's process has exited, and every process started since that job came is
+    initialized (a process that failed to initialize earlier does not count)."""
+    requests = [i for i, r in enumerate(records) if r.get("message") == "received job request"]
+    if not requests:
+        return True
+    last = records[requests[-1]].get("room")
+    since = [r.get("message") for r in records[requests[-1]:]]
+    exited = any(r.get("message") == "process exiting" and r.get("room") == last
+                 for r in records[requests[-1]:])
+    return exited and since.count("initializing process") <= since.count("process initialized")
 
 
 async def settle(agent: AgentUnderTest) -> None:
