@@ -23,7 +23,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.firstwords import percentile, wait_for_registration
+from bench.firstwords import percentile
 from deploy.human import HumanAgent
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from deploy.visitor import Visitor
@@ -48,6 +48,15 @@ class Sample:
     connected_ms: float
     """Connect pressed to both hearing each other."""
 
+
+
+async def registered(devserver: DevServer, agent_name: str, worker: ManagedProcess) -> None:
+    """Wait until the devserver lists a worker registered for `agent_name`."""
+    async with asyncio.timeout(120):
+        while not any(w["agent_name"] == agent_name for w in devserver.agents_status()["workers"]):
+            if not worker.running:
+                raise RuntimeError("the worker exited; see its log")
+            await asyncio.sleep(0.25)
 
 async def speak_on(voice: Visitor, stop: asyncio.Event) -> None:
     while not stop.is_set():
@@ -124,7 +133,7 @@ async def run(runs: int, directory: Path) -> list[Sample]:
     worker.start()
     try:
         wait_for_port(port, process=orchestrator.process, timeout=60)
-        await wait_for_registration(log_path, worker)
+        await registered(devserver, agent_name, worker)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}",
                                      timeout=30.0) as client:
             human = HumanAgent(client, "dana", PASSWORD)

@@ -45,6 +45,7 @@ class Visitor:
         self.loud_from: dict[str, int] = {}
         self._heard = asyncio.Event()
         self._heard_any = asyncio.Event()
+        self._agent_track = asyncio.Event()
         self._listeners: set[asyncio.Task[None]] = set()
         self._source = rtc.AudioSource(SAMPLE_RATE, 1)
         self._track: rtc.LocalAudioTrack | None = None
@@ -73,6 +74,12 @@ class Visitor:
                                                        f"{publication.name}"))
         self._listeners.add(task)
         task.add_done_callback(self._listeners.discard)
+        if agent:
+            self._agent_track.set()
+
+    async def subscribed_to_agent(self) -> None:
+        """Wait until the visitor receives the agent's audio track (silent or not)."""
+        await self._agent_track.wait()
 
     async def _listen(self, stream: rtc.AudioStream, *, agent: bool, source: str) -> None:
         async for event in stream:

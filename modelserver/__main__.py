@@ -1,17 +1,49 @@
-"""`python -m modelserver --port 8900`: the scripted models alone, for the offline demo."""
+"""`python -m modelserver --port 8900 [--latency]`: the scripted models alone, for the offline
+demo and for benchmarks."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Sequence
 
+from modelserver.latency import HOSTED, INSTANT, Latency
 from modelserver.server import ModelServer
 
 
-async def _serve(host: str, port: int) -> None:
-    server = ModelServer(host, port)
+def latency_from(args: argparse.Namespace) -> Latency:
+    """`--latency` answers like hosted models; each `--*-latency-ms` sets one model's delay
+    (the others keep `--latency`'s, or none)."""
+    base = HOSTED if args.latency else INSTANT
+    return Latency.from_ms(
+        llm=base.llm_first_token * 1000 if args.llm_latency_ms is None else args.llm_latency_ms,
+        tts=base.tts_first_byte * 1000 if args.tts_latency_ms is None else args.tts_latency_ms,
+        stt=base.stt_result * 1000 if args.stt_latency_ms is None else args.stt_latency_ms)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8900)
+    parser.add_argument("--latency", action="store_true",
+                        help=f"answer like hosted models ({HOSTED.describe()})")
+    for model, what in (("llm", "the chat model's first token"),
+                        ("tts", "the first byte of speech"), ("stt", "a transcription")):
+        parser.add_argument(f"--{model}-latency-ms", type=float, default=None, metavar="MS",
+                            help=f"milliseconds before {what}")
+    args = parser.parse_args(argv)
+    try:
+        args.model_latency = latency_from(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    return args
+
+
+async def _serve(host: str, port: int, latency: Latency) -> None:
+    server = ModelServer(host, port, latency=latency)
     await server.start()
-    print(f"scripted model server on {server.url}", flush=True)
+    answers = "at once" if latency.instant else f"with latency: {latency.describe()}"
+    print(f"scripted model server on {server.url}, answering {answers}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -19,12 +51,9 @@ async def _serve(host: str, port: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8900)
-    args = parser.parse_args()
+    args = parse_args()
     try:
-        asyncio.run(_serve(args.host, args.port))
+        asyncio.run(_serve(args.host, args.port, args.model_latency))
     except KeyboardInterrupt:
         pass
 

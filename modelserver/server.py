@@ -9,12 +9,14 @@ import json
 import re
 import shutil
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
+from modelserver.latency import INSTANT, Latency
 from modelserver.replies import (
     DEFAULT_TRANSCRIPT,
     ChatReply,
@@ -34,11 +36,17 @@ class RecordedRequest:
 
 
 class ModelServer:
-    """The server and its script; start it in a running event loop."""
+    """The server and its script; start it in a running event loop.
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    `latency` delays each model's first useful byte (it may be changed between requests); the
+    speech itself is made meanwhile, so a TTS answer starts after whichever takes longer.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
+                 latency: Latency = INSTANT) -> None:
         self.host = host
         self.port = port
+        self.latency = latency
         self.requests: list[RecordedRequest] = []
         self.chat_replies: deque[ChatReply | ChatScript] = deque()
         self.transcripts: deque[str] = deque()
@@ -79,11 +87,15 @@ class ModelServer:
             raise RuntimeError("the model server speaks with espeak-ng and sox: "
                                "apt-get install espeak-ng sox")
         app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.on_response_prepare.append(_stamp_request_id)
         app.router.add_get("/v1/models", self._models)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A client that hangs up stops its answer, as a hosted model does; closing the server
+        # does not wait for answers still thinking.
+        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
+                                     shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -117,6 +129,7 @@ class ModelServer:
         finish = "tool_calls" if calls else "stop"
         model = body.get("model", "scripted")
         if not body.get("stream"):
+            await asyncio.sleep(self.latency.llm_first_token)
             message: dict[str, Any] = {"role": "assistant", "content": reply.text or None}
             if calls:
                 message["tool_calls"] = [
@@ -141,6 +154,7 @@ class ModelServer:
         def delta(**fields: Any) -> list[dict[str, Any]]:
             return [{"index": 0, "delta": fields, "finish_reason": None}]
 
+        await asyncio.sleep(self.latency.llm_first_token)
         await send(delta(role="assistant", content=""))
         for piece in re.findall(r"\S+\s*", reply.text):
             await send(delta(content=piece))
@@ -162,11 +176,15 @@ class ModelServer:
         if not text:
             return web.json_response({"error": {"message": "input is empty"}}, status=400)
         wanted = "pcm" if body.get("response_format") == "pcm" else "wav"
+        _, (audio, content_type) = await asyncio.gather(
+            asyncio.sleep(self.latency.tts_first_byte), self._speech_for(text, wanted))
+        return web.Response(body=audio, content_type=content_type)
+
+    async def _speech_for(self, text: str, wanted: str) -> tuple[bytes, str]:
         key = (text, wanted)
         if key not in self._speech_cache:
             self._speech_cache[key] = await synthesize(text, wanted)
-        audio, content_type = self._speech_cache[key]
-        return web.Response(body=audio, content_type=content_type)
+        return self._speech_cache[key]
 
     async def _transcription(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -175,11 +193,17 @@ class ModelServer:
         audio = upload.file.read() if isinstance(upload, web.FileField) else b""
         fields["audio_seconds"], fields["audio_rms"] = wav_stats(audio)
         await self._record(request.path, fields)
+        await asyncio.sleep(self.latency.stt_result)
         text = self.transcripts.popleft() if self.transcripts else self.default_transcript
         if fields.get("response_format") == "verbose_json":
             return web.json_response({"text": text, "language": "english",
                                       "duration": fields["audio_seconds"], "segments": []})
         return web.json_response({"text": text})
+
+
+async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer names its request, as OpenAI's do (clients log the id, or warn without)."""
+    response.headers.setdefault("x-request-id", f"req_{uuid.uuid4().hex}")
 
 
 def _usage(body: dict[str, Any], reply: ChatReply) -> dict[str, int]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from livekit.agents import Agent, AgentSession, StopResponse, llm, room_io
+from livekit import rtc
+from livekit.agents import Agent, AgentSession, ModelSettings, StopResponse, llm, room_io
+from livekit.agents.types import TimedString
+from livekit.agents.voice import SpeechHandle
 
 from conversation import (
     Channel,
@@ -16,7 +20,10 @@ from conversation import (
     MessageEvent,
     Role,
     StoredEvent,
+    ToolCallEvent,
+    ToolResultEvent,
 )
+from worker.audiopath import after, audio_path
 from worker.instructions import VOICE
 from worker.tools import VOICE_TOOLS
 
@@ -35,6 +42,13 @@ class Opening:
     kind: OpeningKind
     instructions: str
     """What the model is asked for the first words; the words themselves are generated."""
+    basis: tuple[StoredEvent, ...] = ()
+    """The newest events of the log it was planned from, oldest first."""
+
+    @property
+    def position(self) -> str | None:
+        """The log position it was planned at: later events may make it stale."""
+        return self.basis[-1].seq if self.basis else None
 
 
 _OPENING_INSTRUCTIONS = {
@@ -64,6 +78,10 @@ def plan_opening(recent: Sequence[StoredEvent]) -> Opening:
     no switch back (the visitor leaving) came since: then the agent was re-dispatched and
     resumes. Otherwise it continues the chat if there was one, or greets.
     """
+    return opening_for(_opening_kind(recent), basis=recent)
+
+
+def _opening_kind(recent: Sequence[StoredEvent]) -> OpeningKind:
     spoken_since_switch = False
     for stored in reversed(recent):
         event = stored.event
@@ -71,19 +89,32 @@ def plan_opening(recent: Sequence[StoredEvent]) -> Opening:
             spoken_since_switch = True
         elif isinstance(event, ChannelSwitchEvent):
             if event.to_channel in _CALL_CHANNELS and spoken_since_switch:
-                return opening_for(OpeningKind.RESUME_CALL)
+                return OpeningKind.RESUME_CALL
             break
     else:
         # The switch is older than the events read; spoken turns mean a call is in progress.
         if spoken_since_switch:
-            return opening_for(OpeningKind.RESUME_CALL)
+            return OpeningKind.RESUME_CALL
     if any(isinstance(s.event, MessageEvent) and s.event.role is not Role.SYSTEM for s in recent):
-        return opening_for(OpeningKind.CONTINUE_CHAT)
-    return opening_for(OpeningKind.GREET)
+        return OpeningKind.CONTINUE_CHAT
+    return OpeningKind.GREET
 
 
-def opening_for(kind: OpeningKind) -> Opening:
-    return Opening(kind, _OPENING_INSTRUCTIONS[kind])
+def opening_for(kind: OpeningKind, *, basis: Sequence[StoredEvent] = ()) -> Opening:
+    return Opening(kind, _OPENING_INSTRUCTIONS[kind], tuple(basis))
+
+
+_CONVERSATION_EVENTS = (MessageEvent, ToolCallEvent, ToolResultEvent)
+
+
+def outdated(opening: Opening, since: Sequence[StoredEvent]) -> bool:
+    """Whether events logged after an opening was planned make it stale: something was said or
+    done in the conversation (its words came from a history that is no longer the whole
+    history), or the way to open changed (a call was resumed or left meanwhile). A visitor
+    joining, recorded as a switch to voice, changes neither."""
+    if any(isinstance(stored.event, _CONVERSATION_EVENTS) for stored in since):
+        return True
+    return bool(since) and _opening_kind([*opening.basis, *since]) is not opening.kind
 
 
 Scribe = Callable[[llm.ChatMessage], Awaitable[None]]
@@ -92,6 +123,10 @@ Scribe = Callable[[llm.ChatMessage], Awaitable[None]]
 class BatonAgent(Agent):
     """Continues the conversation restored from the log, with the tools the chat agent has and
     the transfer to a person.
+
+    It opens as soon as its session starts, which may be before anyone can hear it: until the
+    visitor's audio path is up, its speech's audio and text are held (`worker.audiopath`)
+    while the models make them.
 
     While a person is being brought in (`scribe` set) it answers nobody: each visitor turn is
     handed to the scribe, which writes it down. A visitor saying one of `handoff_phrases` is
@@ -102,11 +137,42 @@ class BatonAgent(Agent):
                  handoff_phrases: Sequence[str] = ()) -> None:
         super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(VOICE_TOOLS))
         self.opening = opening
+        self.opening_speech: SpeechHandle | None = None
+        self._audible: asyncio.Future[None] | None = None
         self.handoff_phrases = tuple(p.lower() for p in handoff_phrases)
         self.scribe: Scribe | None = None
 
     async def on_enter(self) -> None:
-        self.session.generate_reply(instructions=self.opening.instructions)
+        self._audible = audio_path(self.session)
+        self.opening_speech = self.session.generate_reply(
+            instructions=self.opening.instructions)
+
+    def tts_node(self, text: AsyncIterable[str],
+                 model_settings: ModelSettings) -> AsyncIterator[rtc.AudioFrame]:
+        return after(self._audible, Agent.default.tts_node(self, text, model_settings))
+
+    def realtime_audio_output_node(self, audio: AsyncIterable[rtc.AudioFrame],
+                                   model_settings: ModelSettings,
+                                   ) -> AsyncIterator[rtc.AudioFrame]:
+        return after(self._audible,
+                     Agent.default.realtime_audio_output_node(self, audio, model_settings))
+
+    def transcription_node(self, text: AsyncIterable[str | TimedString],
+                           model_settings: ModelSettings) -> AsyncIterator[str | TimedString]:
+        return after(self._audible,
+                     Agent.default.transcription_node(self, text, model_settings))
+
+    async def reopen(self, chat_ctx: llm.ChatContext, opening: Opening) -> None:
+        """Replace an opening nobody has heard yet with one generated from `chat_ctx`.
+
+        The old one is interrupted before any of it played, so the framework commits nothing
+        of it to the conversation.
+        """
+        if self.opening_speech is not None:
+            self.opening_speech.interrupt(force=True)
+        await self.update_chat_ctx(chat_ctx)
+        self.opening = opening
+        self.opening_speech = self.session.generate_reply(instructions=opening.instructions)
 
     async def on_user_turn_completed(self, turn_ctx: llm.ChatContext,
                                      new_message: llm.ChatMessage) -> None:

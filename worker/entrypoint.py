@@ -1,62 +1,86 @@
-"""One job: restore the conversation named by the room, run the call, write every turn back."""
+"""One job: restore the conversation named by the room, run the call, write every turn back.
+
+The first words are on the critical path of every call, so the job does the slow steps side by
+side: it starts connecting to the room first, restores the history from Redis meanwhile, and
+starts the session as soon as the history is in, before the room is connected and before the
+visitor's audio path is up. The agent's opening (the model's words, then the first sentence's
+speech) is generated while the room connects, held by the agent until the visitor's audio path
+is up (`worker.audiopath`), and played the moment it is. Before the visitor is linked, the
+opening is checked against the log: one the conversation has moved past is replaced unheard.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from typing import Any
 
 from livekit import rtc
-from livekit.agents import (
-    AgentSession,
-    CloseEvent,
-    JobContext,
-    JobProcess,
-    room_io,
-)
+from livekit.agents import AgentSession, JobContext, JobProcess, llm, room_io
 from livekit.plugins import silero
 
 from conversation import (
-    Channel,
     ConversationNotFound,
     ConversationStore,
     InvalidInput,
     StoreUnavailable,
-    attributes,
-    calls,
     validate_conversation_id,
 )
 from conversation.history import HistoryBudget
-from conversation.redisclient import RedisClient
 from conversation.restore import load_chat_context
 from conversation.tracing import from_dispatch, new_trace_id
 from worker import metrics
-from worker.agent import BatonAgent, plan_opening, text_typed
+from worker.agent import BatonAgent, Opening, outdated, plan_opening, text_typed
 from worker.backends import load_backend
-from worker.models import HandoffModels, handoff_models, session_models
-from worker.settings import WorkerSettings, current_settings
+from worker.background import at_low_priority
+from worker.call import Call, wait_for_visitor
+from worker.models import OPENAI_BASE_URL, handoff_models, model_client, session_models
+from worker.settings import current_settings
+from worker.timeline import FirstWords
 from worker.tools import CallData
-from worker.transfer import Transfer
-from worker.writeback import WriteBack, record_session
+from worker.warmup import warm_up
 
 logger = logging.getLogger("baton.worker")
-
-CLOSE_HANDOFF_WAIT = 10.0
-"""Seconds the end of a job gives the handoff to close before flushing the transcript."""
 
 RECENT_EVENTS = 64
 """Newest log events read to tell a fresh switch from a call already in progress."""
 
+LINKED_BY_BATON = [rtc.ParticipantKind.PARTICIPANT_KIND_EGRESS]
+"""The participant kinds the room input links by itself: only one that never appears in a
+room's participants (egress recorders join hidden). The session starts before the room is
+connected, when it cannot be told the visitor's identity, and the first participant of the
+framework's default kinds could be a human agent; Baton links the visitor itself once it has
+found them (`RoomIO.set_participant`)."""
+
 
 def setup_process(proc: JobProcess) -> None:
     """Load the models before a job needs them: a process runs one job, and anything built
-    here (the VAD, the model clients and their TLS contexts) is off the first words' path.
-    A job process's warnings go to the log as its records do, not to stderr as text."""
+    here (the VAD, the model clients and their TLS context) is off the first words' path. It
+    is built at a low CPU priority (`worker.background`): a process is readied while the call
+    that took the last one is making its first words. A job process's warnings go to the log
+    as its records do, not to stderr as text."""
     logging.captureWarnings(True)
-    settings = current_settings()
-    voice_activity = silero.VAD.load()
-    proc.userdata["models"] = session_models(settings, voice_activity)
-    proc.userdata["handoff"] = handoff_models(settings, voice_activity)
+
+    def build() -> dict[str, Any]:
+        warm_up()
+        settings = current_settings()
+        voice_activity = silero.VAD.load()
+        client = model_client(settings.openai_api_key.get_secret_value(),
+                              settings.openai_base_url or OPENAI_BASE_URL)
+        return {"models": session_models(settings, voice_activity, client),
+                "handoff": handoff_models(settings, voice_activity, client)}
+
+    proc.userdata.update(at_low_priority(build))
+
+
+async def load_history(store: ConversationStore, conversation_id: str,
+                       budget: HistoryBudget) -> tuple[llm.ChatContext, Opening]:
+    """The model's context and how to open, from the log as it is now."""
+    chat_ctx, (recent, _total) = await asyncio.gather(
+        load_chat_context(store, conversation_id, budget=budget),
+        store.read_tail(conversation_id, RECENT_EVENTS))
+    return chat_ctx, plan_opening(recent)
 
 
 async def restore(store: ConversationStore, conversation_id: str,
@@ -64,119 +88,34 @@ async def restore(store: ConversationStore, conversation_id: str,
     """Build the agent from the log: the model's context and how to open. Returns the agent
     and the seconds the restore took."""
     started = time.perf_counter()
-    chat_ctx, (recent, _total) = await asyncio.gather(
-        load_chat_context(store, conversation_id, budget=budget),
-        store.read_tail(conversation_id, RECENT_EVENTS))
-    agent = BatonAgent(chat_ctx=chat_ctx, opening=plan_opening(recent))
-    return agent, time.perf_counter() - started
+    chat_ctx, opening = await load_history(store, conversation_id, budget)
+    return BatonAgent(chat_ctx=chat_ctx, opening=opening), time.perf_counter() - started
 
 
-def is_visitor(participant: rtc.RemoteParticipant) -> bool:
-    """The person the call is for, as the orchestrator decides it too."""
-    return attributes.is_visitor(participant.kind, participant.attributes)
-
-
-async def wait_for_visitor(room: rtc.Room, patience: float) -> rtc.RemoteParticipant:
-    """The visitor, once in the call: a dialled phone joins the room while it still rings,
-    and is talked to only once answered (LiveKit SIP's `active`), or the first words would
-    be spoken to a ringing phone."""
-    arrived: asyncio.Future[rtc.RemoteParticipant] = asyncio.get_running_loop().create_future()
-
-    def consider(participant: rtc.RemoteParticipant) -> None:
-        if is_visitor(participant) and not arrived.done() \
-                and attributes.answered(participant.kind, participant.attributes):
-            arrived.set_result(participant)
-
-    def on_attributes_changed(_changed: dict[str, str],
-                              participant: rtc.Participant) -> None:
-        if isinstance(participant, rtc.RemoteParticipant):
-            consider(participant)
-
-    room.on("participant_connected", consider)
-    room.on("participant_attributes_changed", on_attributes_changed)
+async def keep_opening_current(agent: BatonAgent, store: ConversationStore,
+                               conversation_id: str, budget: HistoryBudget) -> bool:
+    """Before anyone hears the opening generated at the start of the job, check it against
+    the log: if the conversation went on meanwhile (the visitor kept typing, another agent
+    resumed the call), replace it with one generated from the log as it is now. Returns
+    whether it was replaced."""
     try:
-        for participant in room.remote_participants.values():
-            consider(participant)
-        return await asyncio.wait_for(arrived, patience)
-    finally:
-        room.off("participant_connected", consider)
-        room.off("participant_attributes_changed", on_attributes_changed)
-
-
-class Call:
-    """The state of one call that outlives the entrypoint: the visitor and the write-back."""
-
-    def __init__(self, ctx: JobContext, store: ConversationStore, redis: RedisClient,
-                 conversation_id: str, settings: WorkerSettings,
-                 handoff_models: HandoffModels) -> None:
-        self.ctx = ctx
-        self.redis = redis
-        self.conversation_id = conversation_id
-        self.settings = settings
-        self.writeback = WriteBack(store, conversation_id)
-        self.transfer = Transfer(ctx, store, self.writeback, settings, models=handoff_models)
-        self.channel = Channel.VOICE
-        self.visitor: rtc.RemoteParticipant | None = None
-        self.visitor_left_sid: str | None = None
-        self.started = time.monotonic()
-
-    def link(self, visitor: rtc.RemoteParticipant) -> None:
-        self.visitor = visitor
-        if attributes.is_phone(visitor.kind):
-            self.channel = Channel.PHONE
-        # The orchestrator records the same event from LiveKit's webhook; whichever comes
-        # first binds the call to this visitor, so the call ends when they leave even if the
-        # webhooks are lost.
-        joined = calls.visitor_joined(self.channel, visitor.identity, visitor.sid)
-        self.writeback.add(joined.event, transition=joined.transition)
-        # The widget stops saying "connecting you to an agent" when it reads this.
-        self.writeback.add(calls.agent_joined(self.ctx.room.local_participant.sid))
-        self.ctx.room.on("participant_disconnected", self._on_participant_disconnected)
-        if visitor.identity not in self.ctx.room.remote_participants:
-            # Gone before the handler was in place: its event was already emitted.
-            self._on_participant_disconnected(visitor)
-
-    def attach(self, session: AgentSession[CallData]) -> None:
-        record_session(session, self.writeback, channel=self.channel)
-        session.on("close", self._on_close)
-
-    def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
-        if self.visitor is None or participant.identity != self.visitor.identity:
-            return
-        self.visitor_left_sid = participant.sid
-        logger.info("the visitor left the call; ending the job")
-        # The session closes first (committing any last turn), then `finish` writes the switch.
-        self.ctx.shutdown(reason="visitor left")
-
-    def _on_close(self, event: CloseEvent) -> None:
-        if event.error is not None:
-            logger.error("the voice session failed: %s", type(event.error).__name__)
-        self.ctx.shutdown(reason=f"session closed: {event.reason.value}")
-
-    async def finish(self, reason: str) -> None:
-        """The job's last step: record the visitor leaving, then flush everything to the log."""
-        try:
-            try:
-                await asyncio.wait_for(
-                    self.transfer.close(visitor_left=self.visitor_left_sid is not None),
-                    CLOSE_HANDOFF_WAIT)
-            except (TimeoutError, StoreUnavailable) as exc:
-                # Whatever holds the handoff up, the transcript below is still flushed.
-                logger.error("the handoff could not be closed (%s)", type(exc).__name__)
-            if self.visitor is not None and self.visitor_left_sid is not None:
-                left = calls.visitor_left(self.channel, self.visitor.identity,
-                                          self.visitor_left_sid)
-                self.writeback.add(left.event, transition=left.transition)
-            await self.writeback.aclose(grace=self.settings.flush_timeout)
-        finally:
-            await self.redis.aclose()
-            metrics.JOB_SECONDS.observe(time.monotonic() - self.started)
-            logger.info("job ended", extra={"reason": reason})
+        since = await store.read(conversation_id, after=agent.opening.position)
+    except StoreUnavailable:
+        logger.warning("the conversation log is unreachable; opening with what it held when "
+                       "the job started")
+        return False
+    if not outdated(agent.opening, since):
+        return False
+    chat_ctx, opening = await load_history(store, conversation_id, budget)
+    logger.info("the conversation went on while the agent joined; opening again",
+                extra={"opening": opening.kind.value})
+    await agent.reopen(chat_ctx, opening)
+    return True
 
 
 async def entrypoint(ctx: JobContext) -> None:
     """Run the call for the conversation the room is named after."""
-    started = time.time()
+    timeline = FirstWords()
     settings = current_settings()
     room_name = ctx.job.room.name
     # The trace id of the switch that dispatched the job, when a request did; one of its own
@@ -191,13 +130,18 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="not a Baton conversation")
         return
 
+    # Signalling is the longest step before the first words: it starts before anything else.
+    connecting = asyncio.create_task(ctx.connect(), name="baton-connect")
+    connecting.add_done_callback(lambda _: timeline.mark("connected"))
     redis = settings.redis_client(socket_timeout=2.0, socket_connect_timeout=2.0)
     store = settings.store(redis)
     try:
-        (agent, restore_seconds), record, _ = await asyncio.gather(
+        (agent, restore_seconds), record = await asyncio.gather(
             restore(store, conversation_id, settings.history_budget),
-            store.get(conversation_id), ctx.connect())
+            store.get(conversation_id))
     except (ConversationNotFound, StoreUnavailable) as exc:
+        connecting.cancel()
+        await asyncio.gather(connecting, return_exceptions=True)
         await redis.aclose()
         if isinstance(exc, ConversationNotFound):
             logger.error("room is not a Baton conversation (no such conversation in the log); "
@@ -207,6 +151,7 @@ async def entrypoint(ctx: JobContext) -> None:
                          "restored; ending the job")
         ctx.shutdown(reason="conversation not restorable")
         return
+    timeline.mark("restored")
     metrics.HISTORY_RESTORE_SECONDS.observe(restore_seconds)
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})
@@ -215,16 +160,6 @@ async def entrypoint(ctx: JobContext) -> None:
     call = Call(ctx, store, redis, conversation_id, settings, ctx.proc.userdata["handoff"])
     ctx.add_shutdown_callback(call.finish)
     call.writeback.start()
-    try:
-        visitor = await wait_for_visitor(ctx.room, settings.visitor_wait)
-    except TimeoutError:
-        logger.warning("no visitor joined within %.0f s; ending the job", settings.visitor_wait)
-        ctx.shutdown(reason="no visitor")
-        return
-    call.link(visitor)
-    if call.visitor_left_sid is not None:
-        return
-
     session = AgentSession[CallData](
         userdata=CallData(conversation_id, store, load_backend(settings.tool_backend),
                           caller=record.identity, handoff=call.transfer),
@@ -232,19 +167,39 @@ async def entrypoint(ctx: JobContext) -> None:
         **ctx.proc.userdata["models"],
     )
     call.attach(session)
-    metrics.time_first_words(session, started)
+    timeline.watch(session)
+    # Returns once the room is connected; the opening is being generated by then.
     await session.start(
         agent=agent, room=ctx.room,
         room_options=room_io.RoomOptions(
-            participant_identity=visitor.identity,
+            participant_kinds=LINKED_BY_BATON,
             # Leaving is handled by `Call`, which records it before the job ends.
             close_on_disconnect=False,
-            # Word-synchronised captions estimate the speaking rate from the audio, which
-            # blocked the loop for ~0.4 s as the first words started; the widget's thread
-            # shows each committed turn from the log anyway.
+            # Word-synchronised captions estimate the speaking rate from the audio (an STFT
+            # in Python per tenth of a second): ~0.2 s of CPU on the loop for a few seconds
+            # of speech, in one go whenever speech arrives faster than it plays, as the held
+            # opening does. The widget's thread shows each committed turn from the log.
             text_output=room_io.TextOutputOptions(sync_transcription=False),
             text_input=room_io.TextInputOptions(text_input_cb=text_typed),
         ),
         record=False,
     )
+    await connecting
+    try:
+        visitor = await wait_for_visitor(ctx.room, settings.visitor_wait)
+    except TimeoutError:
+        logger.warning("no visitor joined within %.0f s; ending the job", settings.visitor_wait)
+        ctx.shutdown(reason="no visitor")
+        return
+    timeline.mark("visitor")
+    call.link(visitor)
+    if call.visitor_left_sid is not None:
+        return
+    await keep_opening_current(agent, store, conversation_id, settings.history_budget)
+    # The room input now links the visitor and publishes the agent's track; the held opening
+    # plays as soon as the visitor is subscribed to it.
+    session.room_io.set_participant(visitor.identity)
+    timeline.mark("linked")
+    if (subscribed := session.room_io.subscribed_fut) is not None:
+        subscribed.add_done_callback(lambda _: timeline.mark("audio_path"))
     await call.transfer.attach(session, agent, visitor, call.channel, record.identity)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from livekit.agents import AgentSession, AgentStateChangedEvent
 from prometheus_client import Counter, Gauge, Histogram
 
 EVENTS_WRITTEN = Counter(
@@ -60,16 +57,3 @@ FIRST_WORDS_SECONDS = Histogram(
     "baton_worker_first_words_seconds",
     "Time from a job's start (its entrypoint) to the agent's first audio playing in the call.",
     buckets=(0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 30))
-
-
-def time_first_words(session: AgentSession[Any], started: float) -> None:
-    """Observe FIRST_WORDS_SECONDS once, when the agent first speaks in `session`; `started` is
-    the job's start in `time.time()` seconds, the clock the framework stamps its events with.
-    The framework turns the agent's state to "speaking" when the first audio frame plays."""
-
-    def on_state(event: AgentStateChangedEvent) -> None:
-        if event.new_state == "speaking":
-            session.off("agent_state_changed", on_state)
-            FIRST_WORDS_SECONDS.observe(max(0.0, event.created_at - started))
-
-    session.on("agent_state_changed", on_state)

@@ -66,7 +66,7 @@ def build_server(settings: WorkerSettings) -> AgentServer:
         port=settings.health_port,
         job_executor_type=JobExecutorType(settings.job_executor),
         # Imported once in the forkserver, so every job process starts with them loaded.
-        preload_modules=["worker.entrypoint"],
+        preload_modules=["worker.entrypoint", "worker.preload"],
         **options,
     )
     server.rtc_session(entrypoint, agent_name=settings.agent_name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -160,18 +161,26 @@ class WriteBack:
             metrics.EVENTS_WRITTEN.labels(entry.event.kind).inc()
 
 
-def record_session(session: AgentSession[Any], writeback: WriteBack, *, channel: Channel) -> None:
+def record_session(session: AgentSession[Any], writeback: WriteBack, *,
+                   channel: Channel | Callable[[], Channel]) -> None:
     """Queue every committed turn (spoken or typed, interrupted or not) and every tool round
-    trip of the session for the log, as the framework reports them."""
+    trip of the session for the log, as the framework reports them.
+
+    `channel` may be a function, read as each event comes: a session can start before the
+    call's channel is known (it is the visitor's, and they may not be in the room yet).
+    """
+
+    def channel_now() -> Channel:
+        return channel() if callable(channel) else channel
 
     def on_item_added(event: ConversationItemAddedEvent) -> None:
         if isinstance(event.item, llm.ChatMessage):
-            writeback.add_item(event.item, channel=channel)
+            writeback.add_item(event.item, channel=channel_now())
 
     def on_tools_executed(event: FunctionToolsExecutedEvent) -> None:
         for call, output in event.zipped():
-            writeback.add_item(call, channel=channel)
-            writeback.add_item(output, channel=channel)
+            writeback.add_item(call, channel=channel_now())
+            writeback.add_item(output, channel=channel_now())
 
     session.on("conversation_item_added", on_item_added)
     session.on("function_tools_executed", on_tools_executed)

@@ -3,6 +3,7 @@ the end-to-end tests, a scripted model server process and a worker process."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
 import time
@@ -18,7 +19,7 @@ from livekit.agents import AgentSession
 from livekit.plugins import openai
 
 from conversation import ConversationStore, Event, VerifiedIdentity
-from conversation.redisclient import RedisClient
+from conversation.redisclient import RedisClient, open_client
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
@@ -123,6 +124,30 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def voice_messages(log: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(e["role"], e["text"]) for e in log
+            if e["kind"] == "message" and e["channel"] == "voice"]
+
+
+def visitor_left(log: list[dict[str, Any]]) -> bool:
+    return any(e["kind"] == "channel_switch" and e["to_channel"] == "chat" for e in log)
+
+
+async def logged_until_visitor_left(redis_url: str, conversation_id: str,
+                                    ) -> list[dict[str, Any]]:
+    """The log up to the visitor leaving, read as Redis delivers it."""
+    client = open_client(redis_url)
+    try:
+        logged: list[dict[str, Any]] = []
+        async for stored in ConversationStore(client).follow(conversation_id):
+            logged.append(stored.event.model_dump(mode="json"))
+            if visitor_left(logged):
+                return logged
+        raise AssertionError("the log ended")
+    finally:
+        await client.aclose()
+
+
 def wait_for_log_line(path: Path, text: str, process: ManagedProcess,
                       timeout: float = 90.0) -> None:
     """Block until the process logs `text`; the worker reports registration nowhere else."""
@@ -172,6 +197,18 @@ def start_worker(directory: Path, environment: dict[str, str]) -> WorkerProcess:
     process.start()
     wait_for_log_line(log_path, "registered worker", process)
     return WorkerProcess(process, environment["BATON_AGENT_NAME"], log_path, metrics_port)
+
+
+@pytest.fixture
+async def scripted_worker(tmp_path: Path, devserver: DevServer, redis_server: RedisServer,
+                          model_server: ModelServer) -> AsyncIterator[WorkerProcess]:
+    """A worker of this test alone whose models are this test's `model_server`, so the test
+    can script the models and see when the agent called them."""
+    environment = worker_environment(devserver, redis_server.url, model_server.url,
+                                     f"baton-voice-{uuid.uuid4().hex[:8]}")
+    worker = await asyncio.to_thread(start_worker, tmp_path, environment)
+    yield worker
+    await asyncio.to_thread(worker.process.stop)
 
 
 @pytest.fixture(scope="session")

@@ -14,10 +14,9 @@ from typing import Any
 
 import httpx
 import pytest
-import redis.asyncio as aioredis
 from livekit import api
 
-from conversation import ConversationStore, attributes
+from conversation import attributes
 from deploy.processes import RedisServer
 from deploy.visitor import Visitor
 from devserver.process import DevServer
@@ -25,7 +24,10 @@ from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
 from tests.worker.conftest import (
     WorkerProcess,
+    logged_until_visitor_left,
     start_worker,
+    visitor_left,
+    voice_messages,
     wait_for_log_line,
     worker_environment,
 )
@@ -88,15 +90,6 @@ async def within(step: Awaitable[None], visitor: Visitor, what: str) -> None:
                              f"{visitor.describe()}") from None
 
 
-def voice_messages(log: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    return [(e["role"], e["text"]) for e in log
-            if e["kind"] == "message" and e["channel"] == "voice"]
-
-
-def visitor_left(log: list[dict[str, Any]]) -> bool:
-    return any(e["kind"] == "channel_switch" and e["to_channel"] == "chat" for e in log)
-
-
 @pytest.fixture
 async def orchestrator(orchestrator_server: Callable[..., Any],
                        orchestrator_settings: Settings, voice_worker: WorkerProcess,
@@ -129,21 +122,6 @@ async def own_orchestrator(orchestrator_server: Callable[..., Any],
     url = await orchestrator_server(settings)
     async with httpx.AsyncClient(base_url=url, timeout=30.0) as client:
         yield client
-
-
-async def logged_until_visitor_left(redis_url: str, conversation_id: str,
-                                    ) -> list[dict[str, Any]]:
-    """The log up to the visitor leaving, read as Redis delivers it."""
-    client = aioredis.Redis.from_url(redis_url)
-    try:
-        logged: list[dict[str, Any]] = []
-        async for stored in ConversationStore(client).follow(conversation_id):
-            logged.append(stored.event.model_dump(mode="json"))
-            if visitor_left(logged):
-                return logged
-        raise AssertionError("the log ended")
-    finally:
-        await client.aclose()
 
 
 async def call_with_first_words(client: httpx.AsyncClient) -> tuple[str, Visitor]:

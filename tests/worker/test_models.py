@@ -26,6 +26,13 @@ def test_the_pipeline_is_openai_stt_llm_tts_with_silero_and_vad_turns() -> None:
     assert models["turn_handling"]["turn_detection"] == "vad"
 
 
+def test_the_three_models_share_one_http_client() -> None:
+    models = session_models(settings(), silero.VAD.load())
+
+    clients = {id(models[name]._client) for name in ("stt", "llm", "tts")}
+    assert len(clients) == 1
+
+
 def test_the_realtime_model_is_a_setting() -> None:
     models = session_models(settings(BATON_MODEL_MODE="realtime"), silero.VAD.load())
 

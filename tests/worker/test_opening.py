@@ -11,7 +11,7 @@ from conversation import (
     StoredEvent,
     attributes,
 )
-from worker.agent import OpeningKind, plan_opening
+from worker.agent import OpeningKind, outdated, plan_opening
 
 
 def log(*events: Event) -> list[StoredEvent]:
@@ -56,3 +56,32 @@ def test_spoken_turns_whose_switch_is_older_than_the_events_read_are_resumed() -
     recent = log(said(Role.USER, Channel.VOICE), said(Role.ASSISTANT, Channel.VOICE))
 
     assert plan_opening(recent).kind is OpeningKind.RESUME_CALL
+
+
+def test_an_opening_stays_current_when_only_the_visitor_joined_since() -> None:
+    recent = log(said(Role.USER, Channel.CHAT), TO_VOICE)
+    opening = plan_opening(recent)
+    joined = ChannelSwitchEvent(from_channel=None, to_channel=Channel.VOICE,
+                                trigger="visitor_joined")
+
+    assert not outdated(opening, [StoredEvent("9-0", joined)])
+    assert not outdated(opening, [])
+
+
+def test_a_message_logged_since_the_opening_was_planned_outdates_it() -> None:
+    opening = plan_opening(log(said(Role.USER, Channel.CHAT), TO_VOICE))
+
+    assert outdated(opening, [StoredEvent("9-0", said(Role.USER, Channel.CHAT, "one more"))])
+
+
+def test_a_call_left_since_the_opening_was_planned_outdates_it() -> None:
+    opening = plan_opening(log(said(Role.USER, Channel.CHAT), TO_VOICE,
+                               said(Role.ASSISTANT, Channel.VOICE)))
+    assert opening.kind is OpeningKind.RESUME_CALL
+
+    assert outdated(opening, [StoredEvent("9-0", VISITOR_LEFT), StoredEvent("10-0", TO_VOICE)])
+
+
+def test_an_opening_knows_the_log_position_it_was_planned_at() -> None:
+    assert plan_opening(log(said(Role.USER, Channel.CHAT), TO_VOICE)).position == "2-0"
+    assert plan_opening([]).position is None
