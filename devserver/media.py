@@ -119,8 +119,18 @@ MIX_FRAME = 960  # 20 ms
 MIX_BACKLOG = MIX_RATE
 
 
+MIX_STARVED = 3 * MIX_FRAME
+"""Pending audio of one source at which the others are taken to be silent, not late."""
+
+
 class MixedAudio(MediaStreamTrack):
-    """Several sources mixed into 20 ms mono 48 kHz frames, paced by the sources' arrivals."""
+    """Several sources mixed into 20 ms mono 48 kHz frames, paced by the sources' arrivals.
+
+    A frame is mixed once every source has 20 ms waiting, so each source's samples stay
+    contiguous (mixing part of a frame from a source whose next packet is a few ms away shifts
+    it and chops its sound). A source that stops sending is left out once another has
+    `MIX_STARVED` waiting, and back in with its next packet.
+    """
 
     kind = "audio"
 
@@ -145,6 +155,10 @@ class MixedAudio(MediaStreamTrack):
             self._pending[source] = samples[-MIX_BACKLOG:]
         self._arrived.set()
 
+    def _ready(self) -> bool:
+        waiting = [len(samples) for samples in self._pending.values()]
+        return bool(waiting) and (min(waiting) >= MIX_FRAME or max(waiting) >= MIX_STARVED)
+
     def forget(self, source: str) -> None:
         self._pending.pop(source, None)
         self._resamplers.pop(source, None)
@@ -154,17 +168,22 @@ class MixedAudio(MediaStreamTrack):
         self._arrived.set()
 
     async def recv(self) -> AudioFrame:
-        while not any(len(s) >= MIX_FRAME for s in self._pending.values()):
+        while not self._ready():
             if self._ended or self.readyState != "live":
                 self.stop()
                 raise MediaStreamError
             self._arrived.clear()
             await self._arrived.wait()
         mix = np.zeros(MIX_FRAME, dtype=np.int32)
-        for source, samples in self._pending.items():
-            taken = samples[:MIX_FRAME]
-            mix[: len(taken)] += taken
-            self._pending[source] = samples[len(taken) :]
+        for source, samples in list(self._pending.items()):
+            if len(samples) < MIX_FRAME:
+                # Silent or late meanwhile: the frame is mixed without it, and what it has
+                # waits for the next one (its next packet adds an emptied source back).
+                if not len(samples):
+                    del self._pending[source]
+                continue
+            mix += samples[:MIX_FRAME]
+            self._pending[source] = samples[MIX_FRAME:]
         frame = AudioFrame.from_ndarray(
             np.clip(mix, -32768, 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
         )

@@ -4,7 +4,7 @@
 // has granted the microphone, it is published and everyone is heard.
 
 import {
-  createLocalAudioTrack, DisconnectReason, LocalAudioTrack, type Participant, ParticipantKind,
+  DisconnectReason, LocalAudioTrack, type Participant, ParticipantKind,
   RemoteParticipant, type RemoteTrack, RemoteTrackPublication, Room, RoomEvent, Track,
 } from "livekit-client";
 
@@ -20,14 +20,6 @@ export interface HumanCallListener {
   audioBlocked(blocked: boolean): void;
 }
 
-export type MicrophoneProblem = "refused" | "missing" | "busy";
-
-export class MicrophoneError extends Error {
-  constructor(readonly problem: MicrophoneProblem) {
-    super(`microphone ${problem}`);
-  }
-}
-
 const ROLE = "baton.role";
 
 export function whoIs(participant: Participant): Who {
@@ -37,23 +29,6 @@ export function whoIs(participant: Participant): Who {
     return "visitor";
   }
   return "other";
-}
-
-/** The human's microphone, opened before they talk so its level shows a problem early. */
-export async function openMicrophone(): Promise<LocalAudioTrack> {
-  try {
-    return await createLocalAudioTrack({ echoCancellation: true, noiseSuppression: true,
-                                         autoGainControl: true });
-  } catch (error) {
-    const name = error instanceof Error ? error.name : "";
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      throw new MicrophoneError("refused");
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      throw new MicrophoneError("missing");
-    }
-    throw new MicrophoneError("busy");
-  }
 }
 
 export class HumanCall {

@@ -3,15 +3,16 @@
 // briefing), connect (talk to the visitor), mute, hang up, or decline.
 
 import { DeskApi, DeskError, type Handoff, type Human } from "./api";
-import {
-  HumanCall, MicrophoneError, openMicrophone, type CallEnd, type MicrophoneProblem,
-} from "./call";
+import { HumanCall, type CallEnd } from "./call";
 import { renderCard } from "./card";
 import { QueueStream, type QueueState } from "./queue";
 import { ConversationThread } from "./thread";
 import { renderQueue, waited, type Elements } from "./view";
 import { errorWords, FAILURE } from "./words";
 import { h } from "../widget/dom";
+import {
+  MicrophoneError, openMicrophone, type MicrophoneProblem,
+} from "../widget/microphone";
 import type { LocalAudioTrack } from "livekit-client";
 
 /** offered: looking at an offer; joining: accepted, entering the room; consult: hearing the

@@ -2,20 +2,12 @@
 // agent's audio played and measured, its state, live captions, and typing into the call.
 
 import {
-  createLocalAudioTrack, DisconnectReason, LocalAudioTrack, RemoteParticipant,
+  DisconnectReason, LocalAudioTrack, RemoteParticipant,
   RemoteTrack, Room, RoomEvent, Track, type TextStreamReader,
 } from "livekit-client";
 
 import type { VoiceSession } from "./api";
 import { LevelMeter } from "./meter";
-
-export type MicrophoneProblem = "refused" | "missing" | "busy";
-
-export class MicrophoneError extends Error {
-  constructor(readonly problem: MicrophoneProblem) {
-    super(`microphone ${problem}`);
-  }
-}
 
 export type CallEnd = "hung_up" | "lost" | "closed";
 
@@ -40,29 +32,6 @@ export interface CallListener {
 const AGENT_STATE = "lk.agent.state";
 const ROLE = "baton.role";
 const TRANSCRIPTION = "lk.transcription";
-
-/** Ask for the microphone; the visitor's refusal and missing devices become words later. */
-export async function openMicrophone(deviceId?: string): Promise<LocalAudioTrack> {
-  try {
-    return await createLocalAudioTrack({
-      ...(deviceId ? { deviceId } : {}), echoCancellation: true, noiseSuppression: true,
-      autoGainControl: true,
-    });
-  } catch (error) {
-    const name = error instanceof Error ? error.name : "";
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      throw new MicrophoneError("refused");
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") {
-      throw new MicrophoneError("missing");
-    }
-    throw new MicrophoneError("busy");
-  }
-}
-
-export async function microphones(): Promise<MediaDeviceInfo[]> {
-  return (await Room.getLocalDevices("audioinput", false)).filter((d) => d.deviceId);
-}
 
 export class VoiceCall {
   readonly room = new Room({ adaptiveStream: false, dynacast: false });

@@ -1,12 +1,12 @@
 // The widget: the thread from the log, typing, and the switch to a browser voice call and back.
 
 import { Api, ApiError, SessionSource, type Failure, type Session } from "./api";
-import {
-  MicrophoneError, microphones, openMicrophone, VoiceCall, type CallEnd, type CallListener,
-  type MicrophoneProblem,
-} from "./call";
+import { VoiceCall, type CallEnd, type CallListener } from "./call";
 import { h } from "./dom";
 import type { Logged } from "./events";
+import {
+  MicrophoneError, microphones, openMicrophone, type MicrophoneProblem,
+} from "./microphone";
 import { PersonRequest } from "./person";
 import { PhoneCallback } from "./phone";
 import { LogStream, type StreamState } from "./stream";
