@@ -13,8 +13,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 run: system-deps $(VENV)/.installed web-build
 	$(PY) -m deploy.local
 
+# Two test files at a time: most tests wait on real-time audio, and three overload 2 cores.
+TEST_PROCESSES ?= 2
+
 test: system-deps $(VENV)/.installed web-build web-typecheck
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) --dist loadfile $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .

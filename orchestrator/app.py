@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -31,6 +32,11 @@ from orchestrator.services import open_services
 from orchestrator.settings import Settings
 from orchestrator.timing import ServerTimingMiddleware
 
+log = logging.getLogger("baton.orchestrator")
+
+BACKGROUND_STOP_WAIT = 5.0
+"""Seconds a stopping replica gives its background checks to end."""
+
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
@@ -53,7 +59,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             finally:
                 for task in background:
                     task.cancel()
-                await asyncio.gather(*background, return_exceptions=True)
+                # Bounded: a task cancelled inside a redis-py read was seen to swallow the
+                # cancellation and keep the replica from stopping.
+                _done, stuck = await asyncio.wait(background, timeout=BACKGROUND_STOP_WAIT)
+                if stuck:
+                    log.error("background tasks did not stop within %.0f s: %s",
+                              BACKGROUND_STOP_WAIT, ", ".join(t.get_name() for t in stuck))
 
     app = FastAPI(
         title="Baton orchestrator",
