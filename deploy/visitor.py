@@ -43,6 +43,8 @@ class Visitor:
         self.loud_frames = 0
         self.first_loud_at: float | None = None
         self.loud_from: dict[str, int] = {}
+        self.subscribed: list[str] = []
+        """Every audio track it was sent, as "<participant identity>/<track name>", in order."""
         self._heard = asyncio.Event()
         self._heard_any = asyncio.Event()
         self._agent_track = asyncio.Event()
@@ -69,9 +71,10 @@ class Visitor:
         if track.kind != rtc.TrackKind.KIND_AUDIO:
             return
         agent = participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+        source = f"{participant.identity}/{publication.name}"
+        self.subscribed.append(source)
         task = asyncio.create_task(self._listen(rtc.AudioStream(track), agent=agent,
-                                                source=f"{participant.identity}/"
-                                                       f"{publication.name}"))
+                                                source=source))
         self._listeners.add(task)
         task.add_done_callback(self._listeners.discard)
         if agent:

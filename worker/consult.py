@@ -23,6 +23,12 @@ from livekit.agents import stt, vad
 logger = logging.getLogger("baton.worker.consult")
 
 
+def heard_by_all(room: rtc.Room) -> None:
+    """The agent's voice is everyone's again: after a handoff that failed before any human
+    was in the room."""
+    room.local_participant.set_track_subscription_permissions(allow_all_participants=True)
+
+
 class Consult:
     """The room's audio routes for one handoff, between the visitor and the human known by
     `human_identity` (known before they join: a phone human's is chosen when dialling)."""
@@ -34,29 +40,39 @@ class Consult:
         self.visitor = visitor
         self.human_identity = human_identity
         self.open = False
+        self.hold_sid: str | None = None
         self._on_published = self._keep_apart
         # From now on, whatever the human publishes is kept from the visitor at once.
         self.room.on("track_published", self._on_published)
 
     async def isolate(self, human: rtc.RemoteParticipant, hold_sid: str | None) -> None:
         """The visitor hears the hold track only, the human hears the agent only."""
-        voice = [sid for sid, pub in self.room.local_participant.track_publications.items()
-                 if sid != hold_sid and pub.kind == rtc.TrackKind.KIND_AUDIO]
+        self.hold_sid = hold_sid
         self.room.local_participant.set_track_subscription_permissions(
             allow_all_participants=False, participant_permissions=[
                 rtc.ParticipantTrackPermission(participant_identity=self.visitor.identity,
                                                allowed_track_sids=[hold_sid] if hold_sid else []),
                 rtc.ParticipantTrackPermission(participant_identity=human.identity,
-                                               allowed_track_sids=voice)])
+                                               allowed_track_sids=self._voice())])
         await self._subscribe(human.identity, _audio_sids(self.visitor), False)
         await self._subscribe(self.visitor.identity, _audio_sids(human), False)
 
     async def connect(self, human: rtc.RemoteParticipant) -> None:
-        """Everyone hears everyone; a web human may publish their microphone now."""
+        """Everyone hears everyone; a web human may publish their microphone now.
+
+        The visitor and the human are allowed the agent's voice by name rather than everyone
+        everything: LiveKit's permissions have no "all but the hold track", and the hold
+        track's removal reaches the server later, by renegotiation, so opening to all would
+        send the human the hold audio for a moment (and their client would log an error for
+        a track it can no longer attribute)."""
         self.open = True
         self.room.off("track_published", self._on_published)
+        voice = self._voice()
         self.room.local_participant.set_track_subscription_permissions(
-            allow_all_participants=True)
+            allow_all_participants=False, participant_permissions=[
+                rtc.ParticipantTrackPermission(participant_identity=identity,
+                                               allowed_track_sids=voice)
+                for identity in (self.visitor.identity, human.identity)])
         if human.kind != rtc.ParticipantKind.PARTICIPANT_KIND_SIP:
             await self.livekit.room.update_participant(api.UpdateParticipantRequest(
                 room=self.room.name, identity=human.identity,
@@ -67,10 +83,18 @@ class Consult:
         await self._subscribe(self.visitor.identity, _audio_sids(human), True)
 
     def release(self) -> None:
-        """After a failed handoff: the agent's voice is everyone's again."""
+        """After a failed handoff: the visitor hears the agent's voice again, and only the
+        visitor, for the reason given in `connect` (the human may still be in the room)."""
         self.room.off("track_published", self._on_published)
         self.room.local_participant.set_track_subscription_permissions(
-            allow_all_participants=True)
+            allow_all_participants=False, participant_permissions=[
+                rtc.ParticipantTrackPermission(participant_identity=self.visitor.identity,
+                                               allowed_track_sids=self._voice())])
+
+    def _voice(self) -> list[str]:
+        """The agent's audio tracks but the hold track."""
+        return [sid for sid, pub in self.room.local_participant.track_publications.items()
+                if sid != self.hold_sid and pub.kind == rtc.TrackKind.KIND_AUDIO]
 
     def _keep_apart(self, publication: rtc.RemoteTrackPublication,
                     participant: rtc.RemoteParticipant) -> None:

@@ -43,7 +43,7 @@ from conversation.events import HandoffFailure
 from conversation.handoffs import Handoff, HandoffInProgress, HandoffStore, NotInCall
 from worker import metrics
 from worker.card import read_card
-from worker.consult import Consult, HumanLeft, connect_wanted, transcribe
+from worker.consult import Consult, HumanLeft, connect_wanted, heard_by_all, transcribe
 from worker.handoffwords import LINE, OFFER, TAKE_BACK, briefing
 from worker.holdmusic import HoldMusic
 from worker.models import HandoffModels
@@ -211,11 +211,13 @@ class Transfer:
             await self._say(f"You're now speaking with {human.name} from our team.")
             await self._with_human(handoff, human)
         except Failed as failure:
-            if consult is not None:
-                consult.release()
             waiting.cancel()
             await asyncio.gather(waiting, return_exceptions=True)
             await hold.stop()
+            if consult is not None:
+                consult.release()
+            else:
+                heard_by_all(self.ctx.room)
             await self._fail(handoff, failure)
         finally:
             card_task.cancel()

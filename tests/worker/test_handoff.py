@@ -23,6 +23,8 @@ from tests.orchestrator.support import AUTH, create_conversation, post_message
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
 from tests.worker.test_call import WAIT, switch_to_voice, within
 
+pytestmark = pytest.mark.realtime
+
 PASSWORD = "dana-test-password-1"
 DANA = HumanAccount(username="dana", name="Dana", password_hash=hash_password(PASSWORD))
 
@@ -140,6 +142,31 @@ async def test_a_web_human_is_briefed_apart_from_the_visitor_then_connects(
     [human_turn, *_] = [s.event for s in logged if isinstance(s.event, MessageEvent)
                         and s.event.role is Role.HUMAN]
     assert human_turn.author == "Dana"
+
+
+async def test_connecting_does_not_send_the_human_the_hold_audio(
+        orchestrator: httpx.AsyncClient, dana: HumanAgent, call: tuple[str, Visitor]) -> None:
+    """Regression: on connect the agent opened its tracks to everyone while the hold track was
+    still published (its removal reaches the server later, by renegotiation), so the human was
+    subscribed to it for a moment: a snatch of the tune, and the dashboard's client logged an
+    error for a track it could no longer attribute."""
+    conversation_id, visitor = call
+    await dana.on_duty()
+    handoff_id = await _request(orchestrator, conversation_id)
+    await asyncio.wait_for(dana.sees("offered"), WAIT)
+    await dana.join(await dana.accept(handoff_id))
+    agent = next(p.identity for p in visitor.room.remote_participants.values()
+                 if p.identity.startswith("agent"))
+    await within(visitor.hears(f"{agent}/baton-hold", 1), visitor, "the hold audio")
+    await asyncio.wait_for(dana.ears.hears(f"{agent}/roomio_audio", 1), WAIT)
+    before_connect = len(dana.ears.subscribed)
+
+    await dana.connect(handoff_id)
+    await within(visitor.agent_spoke_since(visitor.mark()), visitor, "the introduction")
+    await visitor.say("Thank you")
+    await asyncio.wait_for(dana.ears.hears("visitor-", 5), WAIT)
+
+    assert f"{agent}/baton-hold" not in dana.ears.subscribed[before_connect:]
 
 
 def _failure(seen: list[StoredEvent]) -> str | None:
