@@ -23,7 +23,7 @@ from tests.devserver.conftest import LkApi
 from tests.devserver.rtc_helpers import WAIT
 
 # Worker processes (and the process each job gets) start slowly on a loaded machine.
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.realtime, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from tests.devserver.rtc_helpers import (
     settle,
 )
 
+pytestmark = pytest.mark.realtime
+
 
 @pytest.fixture
 def room() -> str:

@@ -30,6 +30,8 @@ from tests.devserver.rtc_helpers import (
     settle,
 )
 
+pytestmark = pytest.mark.realtime
+
 
 class SineTrack(MediaStreamTrack):
     """An aiortc audio source playing a sine in real time, 20 ms per frame."""

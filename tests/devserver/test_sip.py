@@ -27,6 +27,8 @@ from tests.devserver.rtc_helpers import (
     settle,
 )
 
+pytestmark = pytest.mark.realtime
+
 ANSWERS = "+15550100001"
 BUSY = "+15550100486"
 DECLINES = "+15550100603"

@@ -32,6 +32,8 @@ from tests.worker.conftest import (
     worker_environment,
 )
 
+pytestmark = pytest.mark.realtime
+
 WAIT = 90.0  # generous: other suites may load the machine
 SPOKEN = "I would like to change my plan to the yearly one"
 """What the visitor says; the scripted transcription returns these words for any audio."""

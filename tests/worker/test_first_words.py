@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Awaitable
 from typing import TypeVar
 
+import pytest
 from livekit import api
 
 from conversation import (
@@ -24,6 +25,8 @@ from deploy.visitor import Visitor
 from devserver.process import DevServer
 from modelserver import Latency, ModelServer
 from tests.worker.conftest import WorkerProcess, logged_until_visitor_left, voice_messages
+
+pytestmark = pytest.mark.realtime
 
 WAIT = 90.0  # generous: other suites may load the machine
 CLAIM = "Hello, my January claim for the broken phone screen was rejected."

@@ -27,6 +27,8 @@ from tests.worker.conftest import WorkerProcess, start_worker, worker_environmen
 from tests.worker.test_call import switch_to_voice, within
 from tests.worker.test_handoff import _failure, _logged_until, _took_back
 
+pytestmark = pytest.mark.realtime
+
 ON_CALL = "+15550107001"
 
 

@@ -25,6 +25,8 @@ from tests.orchestrator.support import AUTH, create_conversation, events, post_m
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
 from tests.worker.test_call import WAIT, logged_until_visitor_left, within
 
+pytestmark = pytest.mark.realtime
+
 PHONE = "+447700900123"
 TYPED_IN_CHAT = f"Please ring me on {PHONE} about the tangerine xylophone refund"
 TYPED_IN_CALL = "Also quote the periwinkle walrus plan for twelve months"

@@ -20,7 +20,7 @@ from tests.orchestrator.support import AUTH, create_conversation, events, post_m
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
 from tests.worker.test_call import streamed
 
-pytestmark = pytest.mark.usefixtures("no_phone_number_logged")
+pytestmark = [pytest.mark.realtime, pytest.mark.usefixtures("no_phone_number_logged")]
 
 WAIT = 120.0  # the phone rings, then speaks after a pause; other suites may load the machine
 

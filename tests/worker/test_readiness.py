@@ -28,6 +28,8 @@ from tests.worker.conftest import (
 from tests.worker.test_call import WAIT, call_with_first_words
 from worker.health import READY_PATH
 
+pytestmark = pytest.mark.realtime
+
 MAX_JOBS = 8  # worker_environment's BATON_MAX_JOBS
 
 

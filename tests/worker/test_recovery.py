@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import redis.asyncio as aioredis
 
 from conversation import AgentEvent, AgentState, ConversationStore
@@ -20,6 +21,8 @@ from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, post_message
 from tests.worker.conftest import start_worker, worker_environment
 from tests.worker.test_call import WAIT, within
+
+pytestmark = pytest.mark.realtime
 
 
 async def _agent_states(redis_url: str, conversation_id: str,

@@ -27,6 +27,8 @@ from tests.orchestrator.support import create_conversation, events, post_message
 from tests.worker.conftest import WorkerProcess, start_worker, worker_environment
 from tests.worker.test_call import SPOKEN, switch_to_voice, within
 
+pytestmark = pytest.mark.realtime
+
 RECOVERY = 20.0
 """The longest a visitor may be left without an agent after a crash."""
 
