@@ -1,4 +1,5 @@
-"""Masks phone and card numbers in log records: defence in depth for both services' logs."""
+"""Masks phone and card numbers in log records, and drops the fields the agents framework marks
+as personal: defence in depth for both services' logs."""
 
 from __future__ import annotations
 
@@ -40,8 +41,9 @@ def _luhn(candidate: str) -> bool:
 
 class RedactNumbers(logging.Filter):
     """A handler filter masking numbers in a record's message, its string `extra` fields and
-    its traceback, whichever code logged it. The code itself never logs transcripts or
-    numbers; this catches what a library or a careless message lets through."""
+    its traceback, whichever code logged it, and dropping fields marked `lk.pii.`. The code
+    itself never logs transcripts or numbers; this catches what a library or a careless
+    message lets through."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -49,7 +51,10 @@ class RedactNumbers(logging.Filter):
         if masked != message:
             record.msg, record.args = masked, None
         for name, value in list(record.__dict__.items()):
-            if name not in RECORD_FIELDS and name not in _IDS and isinstance(value, str):
+            if "pii" in name.split("."):
+                # LiveKit's marker for conversation content (`lk.pii.user_input`, ...).
+                delattr(record, name)
+            elif name not in RECORD_FIELDS and name not in _IDS and isinstance(value, str):
                 setattr(record, name, redact(value))
         if record.exc_info:
             # Formatted once here, so every formatter prints the masked text.

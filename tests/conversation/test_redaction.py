@@ -67,3 +67,17 @@ def test_the_ids_a_record_carries_are_left_alone(
                                        "where": "4111111111111111"})
 
     assert stream.getvalue().strip() == f"4111111111111111 {CARD_MASK}"
+
+
+def test_fields_the_agents_framework_marks_as_personal_are_dropped() -> None:
+    """Regression: the framework logs "skipping user input" with the visitor's words in an
+    `lk.pii.user_input` field, and the worker's JSON lines printed it."""
+    record = logging.LogRecord("livekit.agents", logging.WARNING, __file__, 1,
+                               "skipping user input, speech scheduling is paused", None, None)
+    record.__dict__.update({"lk.pii.user_input": "my plan is the yearly one",
+                            "speech_id": "speech_1"})
+
+    assert RedactNumbers().filter(record)
+
+    assert "lk.pii.user_input" not in record.__dict__
+    assert record.__dict__["speech_id"] == "speech_1"
