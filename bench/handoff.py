@@ -4,9 +4,10 @@ Runs the whole stack here (Redis, the devserver, the scripted models answering a
 orchestrator with one human agent, a `python -m worker start` process) and repeats: a visitor
 in a call asks for a person through the API; the human, online on the dashboard's queue
 stream, accepts the moment the offer arrives, joins, and presses connect the moment they are
-in the room, then speaks; the visitor speaks too. The end is when each hears the other. The
-human reacts at once, so the figure is Baton's own time plus the human's client joining the
-room; the human's reaction time is excluded by construction.
+in the room (their client hearing the agent), then speaks; the visitor speaks too. The end is
+when each hears the other. The human reacts at once, so the figure is Baton's own time plus
+the human's client joining the room; the human's reaction time is excluded by construction.
+Connect comes while the visitor still hears the agent's line, which it cuts short.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ class Sample:
     offered_ms: float
     """Request to the offer on the human's queue: the card read and a human found."""
     joined_ms: float
-    """Accept to being in the room: the human's own client connecting."""
+    """Accept to hearing the agent in the room: the human's own client connecting."""
     connected_ms: float
     """Connect pressed to both hearing each other."""
 
@@ -87,6 +88,7 @@ async def one_handoff(client: httpx.AsyncClient, human: HumanAgent) -> Sample:
             offered = time.perf_counter()
             room = await human.accept(handoff_id)
             await human.join(room)
+            await human.ears.hears("agent-", 1)
             joined = time.perf_counter()
             await human.connect(handoff_id)
             talking = [asyncio.create_task(speak_on(human.ears, stop)),

@@ -45,8 +45,15 @@ class Consult:
         # From now on, whatever the human publishes is kept from the visitor at once.
         self.room.on("track_published", self._on_published)
 
-    async def isolate(self, human: rtc.RemoteParticipant, hold_sid: str | None) -> None:
-        """The visitor hears the hold track only, the human hears the agent only."""
+    async def separate(self, human: rtc.RemoteParticipant) -> None:
+        """The visitor and the human stop hearing each other, from the moment the human is in
+        the room (the visitor may still be hearing the agent's line)."""
+        await self._subscribe(human.identity, _audio_sids(self.visitor), False)
+        await self._subscribe(self.visitor.identity, _audio_sids(human), False)
+
+    def isolate(self, human: rtc.RemoteParticipant, hold_sid: str | None) -> None:
+        """For the briefing: the visitor hears the hold track only, the human hears the agent
+        only."""
         self.hold_sid = hold_sid
         self.room.local_participant.set_track_subscription_permissions(
             allow_all_participants=False, participant_permissions=[
@@ -54,8 +61,6 @@ class Consult:
                                                allowed_track_sids=[hold_sid] if hold_sid else []),
                 rtc.ParticipantTrackPermission(participant_identity=human.identity,
                                                allowed_track_sids=self._voice())])
-        await self._subscribe(human.identity, _audio_sids(self.visitor), False)
-        await self._subscribe(self.visitor.identity, _audio_sids(human), False)
 
     async def connect(self, human: rtc.RemoteParticipant) -> None:
         """Everyone hears everyone; a web human may publish their microphone now.

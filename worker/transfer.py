@@ -4,7 +4,8 @@ Asked for by the agent's `transfer_to_human` tool, by a phrase the visitor says,
 API (the orchestrator writes the request into the log, which this call follows). The visitor
 hears one line, then hold audio; the card is read from the log; a human is found (free on the
 dashboard, else an on-call phone); in consult the agent briefs them while the visitor waits;
-on connect everyone hears everyone, the agent introduces the human and only transcribes. Any
+on connect (which cuts the briefing short, or the line when the human is ready before it ends)
+everyone hears everyone, the agent introduces the human and only transcribes. Any
 failure is typed, and the agent takes the conversation back and says what it can offer.
 """
 
@@ -21,6 +22,7 @@ from typing import Any
 
 from livekit import api, rtc
 from livekit.agents import JobContext, llm
+from livekit.agents.voice import SpeechHandle
 
 from conversation import (
     Channel,
@@ -181,19 +183,21 @@ class Transfer:
     async def _run(self, handoff: Handoff) -> None:
         """The visitor hears the line while the card is read and a human found; the human is
         briefed apart from the visitor until they ask to connect (which cuts the briefing
-        short); then everyone hears everyone and the agent introduces the human."""
+        short, or the line when they ask before it ends: nobody waits for the agent to finish
+        talking); then everyone hears everyone and the agent introduces the human."""
         self._handoff = handoff
         started = time.monotonic()
         metrics.HANDOFFS_STARTED.labels(handoff.trigger.value).inc()
         self.agent.scribe = self._scribe
         hold = HoldMusic(self.ctx.room)
-        waiting = asyncio.create_task(self._line_then_hold(hold), name="baton-handoff-line")
+        line = self.session.say(LINE, allow_interruptions=False)
+        waiting = asyncio.create_task(self._hold_after(line, hold), name="baton-handoff-line")
         card_task = asyncio.create_task(self._card(handoff), name="baton-handoff-card")
         consult: Consult | None = None
         try:
             card = await card_task
             human, consult = await self._find_human(handoff, card)
-            await consult.isolate(human.participant, await waiting)
+            await consult.separate(human.participant)
 
             async def pressed() -> bool:
                 return await self._signal(handoff, {HandoffState.CONNECTING}, None) is not None
@@ -201,7 +205,16 @@ class Transfer:
             async with connect_wanted(self.ctx.room, human.participant, button=pressed,
                                       recognizer=self.recognizer,
                                       voice_activity=self.voice_activity) as wanted:
-                await self._brief(briefing(card, on_phone=human.on_phone), wanted)
+                either: list[asyncio.Future[Any]] = [waiting, wanted]
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+                if waiting.done():
+                    consult.isolate(human.participant, waiting.result())
+                    await self._brief(briefing(card, on_phone=human.on_phone), wanted)
+                else:
+                    line.interrupt(force=True)
+                    waiting.cancel()
+                    await asyncio.gather(waiting, return_exceptions=True)
+                    _wanted_outcome(wanted)
             await consult.connect(human.participant)
             await hold.stop()
             handoff = await self.handoffs.get(handoff.id)
@@ -223,9 +236,9 @@ class Transfer:
             card_task.cancel()
             waiting.cancel()
 
-    async def _line_then_hold(self, hold: HoldMusic) -> str:
-        """The visitor is told, then hears hold audio; the hold track's sid."""
-        await self._say(LINE)
+    async def _hold_after(self, line: SpeechHandle, hold: HoldMusic) -> str:
+        """Hold audio once the visitor has been told; the hold track's sid."""
+        await line.wait_for_playout()
         return await hold.start()
 
     async def _brief(self, words: str, wanted: asyncio.Future[None]) -> None:
@@ -236,12 +249,10 @@ class Transfer:
             async with asyncio.timeout(self.settings.handoff_connect_timeout):
                 await asyncio.wait({played, wanted}, return_when=asyncio.FIRST_COMPLETED)
                 if not wanted.done():
-                    await wanted
-                wanted.result()
+                    await asyncio.wait({wanted})
+                _wanted_outcome(wanted)
         except TimeoutError:
             raise Failed(HandoffFailure.TIMEOUT) from None
-        except HumanLeft:
-            raise Failed(HandoffFailure.DECLINED) from None
         finally:
             if not speech.done():
                 speech.interrupt(force=True)
@@ -409,3 +420,11 @@ class Transfer:
 
     def _count(self, handoff: Handoff, outcome: str) -> None:
         metrics.HANDOFFS.labels(handoff.trigger.value, outcome).inc()
+
+
+def _wanted_outcome(wanted: asyncio.Future[None]) -> None:
+    """Go on to connect, or fail as declined when the human hung up instead."""
+    try:
+        wanted.result()
+    except HumanLeft:
+        raise Failed(HandoffFailure.DECLINED) from None

@@ -173,6 +173,30 @@ async def test_connecting_does_not_send_the_human_the_hold_audio(
     assert f"{agent}/baton-hold" not in dana.ears.subscribed[before_connect:]
 
 
+async def test_a_human_connecting_during_the_line_cuts_it_short_without_hold_or_briefing(
+        orchestrator: httpx.AsyncClient, dana: HumanAgent, call: tuple[str, Visitor],
+        redis_server: RedisServer) -> None:
+    conversation_id, visitor = call
+    await dana.on_duty()
+    handoff_id = await _request(orchestrator, conversation_id)
+    await asyncio.wait_for(dana.sees("offered"), WAIT)
+    await dana.join(await dana.accept(handoff_id))
+    await asyncio.wait_for(dana.ears.hears("agent-", 1), WAIT)
+
+    await dana.connect(handoff_id)
+    await dana.ears.say("Hi, I am Dana")
+    await within(visitor.hears("human-", 5), visitor, "the human's voice")
+
+    logged = await _logged_until(redis_server.url, conversation_id, lambda seen: any(
+        isinstance(s.event, MessageEvent) and s.event.text.startswith("You're now speaking")
+        for s in seen))
+    [line] = [s.event for s in logged if isinstance(s.event, MessageEvent)
+              and s.event.text == "Let me connect you with one of our specialists now."]
+    assert line.interrupted
+    assert not any(source.endswith("/baton-hold") for source in visitor.subscribed)
+    assert _handoff_states(logged)[-1] == "connected"
+
+
 def _failure(seen: list[StoredEvent]) -> str | None:
     failed = [s.event for s in seen if isinstance(s.event, HandoffEvent)
               and s.event.state.value in ("failed", "declined")]
