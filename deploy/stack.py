@@ -16,6 +16,7 @@ from pathlib import Path
 from deploy import phones
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import API_KEY, API_SECRET, agents_status
+from modelserver.speech import SPEAKING_RATE
 from orchestrator.humans import hash_password
 
 DEV_API_KEY = "dev-api-key"
@@ -74,8 +75,10 @@ class Stack:
                  api_key: str = DEV_API_KEY, orchestrator_env: Mapping[str, str] | None = None,
                  worker_env: Mapping[str, str] | None = None,
                  chat_env: Mapping[str, str] | None = None,
-                 humans: tuple[DemoHuman, ...] = DEMO_HUMANS) -> None:
+                 humans: tuple[DemoHuman, ...] = DEMO_HUMANS,
+                 words_per_minute: int = SPEAKING_RATE) -> None:
         self.directory = directory
+        self.words_per_minute = words_per_minute
         self.ports = (ports or Ports()).chosen()
         self.agent_name = agent_name
         self.models = dict(models) if models is not None else real_models()
@@ -128,7 +131,8 @@ class Stack:
                   "BATON_AGENT_NAME": self.agent_name}
         python = [sys.executable, "-m"]
         scripted = [] if self.models else [Service(
-            "models", [*python, "modelserver", "--port", str(self.ports.models)],
+            "models", [*python, "modelserver", "--port", str(self.ports.models),
+                       "--words-per-minute", str(self.words_per_minute)],
             self.ports.models, url=f"{self.models_url}  (scripted: no OPENAI_API_KEY set, so "
                                    "replies are canned and the voice is espeak-ng)")]
         return [

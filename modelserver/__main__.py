@@ -1,5 +1,5 @@
-"""`python -m modelserver --port 8900 [--latency]`: the scripted models alone, for the offline
-demo and for benchmarks."""
+"""`python -m modelserver --port 8900 [--latency] [--words-per-minute N]`: the scripted models
+alone, for the offline demo and for benchmarks."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from modelserver.latency import HOSTED, INSTANT, Latency
 from modelserver.server import ModelServer
+from modelserver.speech import FASTEST_RATE, SPEAKING_RATE
 
 
 def latency_from(args: argparse.Namespace) -> Latency:
@@ -31,16 +32,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         ("tts", "the first byte of speech"), ("stt", "a transcription")):
         parser.add_argument(f"--{model}-latency-ms", type=float, default=None, metavar="MS",
                             help=f"milliseconds before {what}")
+    parser.add_argument("--words-per-minute", type=int, default=SPEAKING_RATE, metavar="N",
+                        help=f"the voice's pace, 80 to {FASTEST_RATE} (default {SPEAKING_RATE})")
     args = parser.parse_args(argv)
     try:
         args.model_latency = latency_from(args)
     except ValueError as exc:
         parser.error(str(exc))
+    if not 80 <= args.words_per_minute <= FASTEST_RATE:
+        parser.error(f"--words-per-minute must be 80 to {FASTEST_RATE}")
     return args
 
 
-async def _serve(host: str, port: int, latency: Latency) -> None:
-    server = ModelServer(host, port, latency=latency)
+async def _serve(host: str, port: int, latency: Latency, words_per_minute: int) -> None:
+    server = ModelServer(host, port, latency=latency, words_per_minute=words_per_minute)
     await server.start()
     answers = "at once" if latency.instant else f"with latency: {latency.describe()}"
     print(f"scripted model server on {server.url}, answering {answers}", flush=True)
@@ -53,7 +58,7 @@ async def _serve(host: str, port: int, latency: Latency) -> None:
 def main() -> None:
     args = parse_args()
     try:
-        asyncio.run(_serve(args.host, args.port, args.model_latency))
+        asyncio.run(_serve(args.host, args.port, args.model_latency, args.words_per_minute))
     except KeyboardInterrupt:
         pass
 

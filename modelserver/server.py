@@ -24,7 +24,7 @@ from modelserver.replies import (
     default_reply,
     message_text,
 )
-from modelserver.speech import synthesize, wav_stats
+from modelserver.speech import FASTEST_RATE, SPEAKING_RATE, synthesize, wav_stats
 
 
 @dataclass(frozen=True)
@@ -40,13 +40,17 @@ class ModelServer:
 
     `latency` delays each model's first useful byte (it may be changed between requests); the
     speech itself is made meanwhile, so a TTS answer starts after whichever takes longer.
+    `words_per_minute` is the voice's pace; tests speak faster to spend less time listening.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 latency: Latency = INSTANT) -> None:
+                 latency: Latency = INSTANT, words_per_minute: int = SPEAKING_RATE) -> None:
+        if not 80 <= words_per_minute <= FASTEST_RATE:
+            raise ValueError(f"words per minute must be 80 to {FASTEST_RATE}")
         self.host = host
         self.port = port
         self.latency = latency
+        self.words_per_minute = words_per_minute
         self.requests: list[RecordedRequest] = []
         self.chat_replies: deque[ChatReply | ChatScript] = deque()
         self.transcripts: deque[str] = deque()
@@ -183,7 +187,8 @@ class ModelServer:
     async def _speech_for(self, text: str, wanted: str) -> tuple[bytes, str]:
         key = (text, wanted)
         if key not in self._speech_cache:
-            self._speech_cache[key] = await synthesize(text, wanted)
+            self._speech_cache[key] = await synthesize(
+                text, wanted, words_per_minute=self.words_per_minute)
         return self._speech_cache[key]
 
     async def _transcription(self, request: web.Request) -> web.Response:

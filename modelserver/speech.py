@@ -9,6 +9,10 @@ import wave
 import numpy as np
 
 SPEECH_SAMPLE_RATE = 24_000
+SPEAKING_RATE = 190
+"""espeak-ng words per minute of the scripted voice: a calm speaker, as in the offline demo."""
+FASTEST_RATE = 450
+"""The fastest espeak-ng speaks; still speech to a voice activity detector."""
 
 
 def wav_stats(data: bytes) -> tuple[float, float]:
@@ -25,13 +29,14 @@ def wav_stats(data: bytes) -> tuple[float, float]:
     return len(samples) / rate, float(np.sqrt(np.mean(samples**2)))
 
 
-async def synthesize(text: str, response_format: str = "pcm") -> tuple[bytes, str]:
+async def synthesize(text: str, response_format: str = "pcm", *,
+                     words_per_minute: int = SPEAKING_RATE) -> tuple[bytes, str]:
     """Real speech for `text`: espeak-ng, resampled by sox to 24 kHz mono 16-bit.
 
     Returns the bytes and their content type: raw PCM for "pcm", otherwise a WAV file.
     """
     espeak = await asyncio.create_subprocess_exec(
-        "espeak-ng", "--stdout", "-s", "190", text,
+        "espeak-ng", "--stdout", "-s", str(words_per_minute), text,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     spoken, _ = await espeak.communicate()
     target = ["-t", "raw"] if response_format == "pcm" else ["-t", "wav"]

@@ -298,11 +298,16 @@ def orchestrator_process(tmp_path: Path) -> Iterator[Callable[..., str]]:
         process.stop()
 
 
+TEST_SPEAKING_RATE = 380
+"""The scripted voice's words per minute in tests: twice the demo's pace, so the suite spends
+half as long listening to the agent."""
+
+
 @pytest.fixture
 async def model_server() -> AsyncIterator[ModelServer]:
     """The scripted OpenAI-compatible server (the `modelserver` package) for this test: point the
     plugins at `model_server.url`; script with `script_chat(...)`, read `chat_requests`."""
-    server = ModelServer()
+    server = ModelServer(words_per_minute=TEST_SPEAKING_RATE)
     await server.start()
     yield server
     await server.aclose()

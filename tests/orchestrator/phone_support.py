@@ -16,9 +16,9 @@ RINGS_OUT = "+12025550199"
 ANSWERS_IN_GB = "+442079460100"
 
 SPOKEN = "I would like to change my plan to the yearly one"
-SPEAKS_RINGS_MS = 5000
-SPEAKS_AFTER_S = 12
-SPEAKS_HANGS_UP_AFTER_S = 30
+SPEAKS_RINGS_MS = 3000
+SPEAKS_AFTER_S = 7
+SPEAKS_HANGS_UP_AFTER_S = 16
 
 FAILURES = (486, 600, 603, 607, 608, 487, 480, 404, 410, 484, 604, 500, 503, 488)
 """Final statuses the numbers of `failing(status)` answer with."""

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Locator, Page, Playwrig
 from conversation import ConversationStore, Event
 from deploy.processes import ManagedProcess, free_port, wait_for_port
 from deploy.stack import Stack
+from tests.conftest import TEST_SPEAKING_RATE
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -58,7 +59,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(tmp_path_factory.mktemp("stack"), models={},
                     agent_name=f"baton-web-{uuid.uuid4().hex[:8]}",
                     orchestrator_env={"BATON_DIAL_RINGING_TIMEOUT": "3"},
-                    worker_env={"BATON_JOB_EXECUTOR": "thread", "BATON_FLUSH_TIMEOUT": "30"})
+                    worker_env={"BATON_JOB_EXECUTOR": "thread", "BATON_FLUSH_TIMEOUT": "30"},
+                    words_per_minute=TEST_SPEAKING_RATE)
     running.start()
     yield running
     running.stop()

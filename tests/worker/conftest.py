@@ -23,6 +23,7 @@ from conversation.redisclient import RedisClient, open_client
 from deploy.processes import ManagedProcess, RedisServer, free_port, wait_for_port
 from devserver.process import DevServer
 from modelserver import ModelServer
+from tests.conftest import TEST_SPEAKING_RATE
 from worker.backends import ExampleBackend
 from worker.tools import CallData, HandoffRequester
 
@@ -167,7 +168,8 @@ def model_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     base URL. Workers outlive single tests, so their models must too."""
     port = free_port()
     process = ManagedProcess("modelserver", [sys.executable, "-m", "modelserver",
-                                             "--port", str(port)],
+                                             "--port", str(port), "--words-per-minute",
+                                             str(TEST_SPEAKING_RATE)],
                              log_path=tmp_path_factory.mktemp("models") / "modelserver.log")
     process.start()
     wait_for_port(port, process=process.process)

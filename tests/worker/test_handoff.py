@@ -35,7 +35,7 @@ def handoff_worker(tmp_path_factory: pytest.TempPathFactory, devserver: DevServe
                    ) -> Iterator[WorkerProcess]:
     worker = start_worker(tmp_path_factory.mktemp("handoff-worker"), worker_environment(
         devserver, redis_server.url, model_server_process,
-        f"baton-voice-{uuid.uuid4().hex[:8]}", BATON_HANDOFF_ACCEPT_TIMEOUT="8"))
+        f"baton-voice-{uuid.uuid4().hex[:8]}", BATON_HANDOFF_ACCEPT_TIMEOUT="5"))
     yield worker
     worker.process.stop()
 
