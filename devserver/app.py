@@ -10,7 +10,7 @@ from livekit.protocol import models
 
 from devserver import agents, dispatch, signaling, sip
 from devserver.context import CTX_KEY, Config, ServerContext
-from devserver.media import use_fast_audio_level
+from devserver.media import forward_audio_as_it_comes, use_fast_audio_level
 from devserver.participant import Participant
 from devserver.rooms import Room, RoomManager
 from devserver.roomservice import RoomService
@@ -22,6 +22,7 @@ log = logging.getLogger("devserver")
 
 def create_app(config: Config) -> web.Application:
     use_fast_audio_level()
+    forward_audio_as_it_comes()
     app = web.Application(client_max_size=1024 * 1024)
     rooms = RoomManager()
     webhooks = WebhookSender(config.webhooks, config.api_key, config.api_secret)

@@ -10,7 +10,8 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
-from aiortc import MediaStreamTrack, rtp
+from aiortc import MediaStreamTrack, rtcrtpreceiver, rtp
+from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, AudioResampler
 
@@ -37,6 +38,22 @@ def use_fast_audio_level() -> None:
     20 ms frame: a handful of relayed tracks would otherwise saturate the loop.
     """
     rtp.compute_audio_level_dbov = _audio_level_dbov
+
+
+def _forwarding_jitter_buffer(capacity: int, prefetch: int = 0,
+                              is_video: bool = False) -> JitterBuffer:
+    return JitterBuffer(capacity, prefetch if is_video else 0, is_video)
+
+
+def forward_audio_as_it_comes() -> None:
+    """Decode each received audio frame as soon as it is complete.
+
+    aiortc's receiver holds four complete audio frames (80 ms) before it decodes the first,
+    smoothing network jitter for a player. LiveKit's server plays nothing: it forwards packets
+    as they come and leaves jitter to the subscriber's own buffer, so the relay adds none
+    either (loopback delivers in order; a late packet is dropped as before).
+    """
+    rtcrtpreceiver.JitterBuffer = _forwarding_jitter_buffer  # type: ignore[attr-defined,assignment]
 
 
 class SubscribedTrack(MediaStreamTrack):
