@@ -86,11 +86,12 @@ async def talk(call: Call, period: float) -> None:
         await asyncio.sleep(period)
 
 
-async def run(levels: list[int], hold: float, period: float,
-              directory: Path) -> tuple[list[Step], int]:
+async def run(levels: list[int], hold: float, period: float, directory: Path,
+              executor: str = "process") -> tuple[list[Step], int]:
     stack = Stack(directory, agent_name=f"bench-voice-{uuid.uuid4().hex[:6]}", models={},
                   orchestrator_env={"BATON_CHAT_AGENT": "false"},
-                  worker_env={"BATON_MAX_JOBS": str(max(levels) + 2)})
+                  worker_env={"BATON_MAX_JOBS": str(max(levels) + 2),
+                              "BATON_JOB_EXECUTOR": executor})
     await asyncio.to_thread(stack.start)
     worker_pid = stack.process("worker").process.pid  # type: ignore[union-attr]
     calls: list[Call] = []
@@ -144,10 +145,14 @@ def main() -> None:
                         help="seconds each step runs before it is measured")
     parser.add_argument("--period", type=float, default=4.0,
                         help="seconds between a reply and the visitor's next turn")
+    parser.add_argument("--executor", choices=("process", "thread"), default="process",
+                        help="the worker's BATON_JOB_EXECUTOR: a process per call, or threads "
+                             "of one process")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as directory:
-        steps, _ = asyncio.run(run(levels, args.hold, args.period, Path(directory)))
+        steps, _ = asyncio.run(run(levels, args.hold, args.period, Path(directory),
+                                   args.executor))
     good = [s for s in steps if percentile(s.first_words_ms, 0.99) <= BUDGET_MS and not s.lost]
     held = good[-1] if good else steps[0]
     first = steps[0]
