@@ -82,6 +82,16 @@ async def _request(client: httpx.AsyncClient, conversation_id: str) -> str:
     return handoff_id
 
 
+async def _human_in_consult(client: httpx.AsyncClient, dana: HumanAgent,
+                            conversation_id: str) -> str:
+    """Dana online, a handoff asked for, offered to her, accepted, and Dana in the room; its id."""
+    await dana.on_duty()
+    handoff_id = await _request(client, conversation_id)
+    await asyncio.wait_for(dana.sees("offered"), WAIT)
+    await dana.join(await dana.accept(handoff_id))
+    return handoff_id
+
+
 async def _logged_until(redis_url: str, conversation_id: str,
                         done: Callable[[list[StoredEvent]], bool]) -> list[StoredEvent]:
     client = aioredis.Redis.from_url(redis_url)
@@ -151,10 +161,7 @@ async def test_connecting_does_not_send_the_human_the_hold_audio(
     subscribed to it for a moment: a snatch of the tune, and the dashboard's client logged an
     error for a track it could no longer attribute."""
     conversation_id, visitor = call
-    await dana.on_duty()
-    handoff_id = await _request(orchestrator, conversation_id)
-    await asyncio.wait_for(dana.sees("offered"), WAIT)
-    await dana.join(await dana.accept(handoff_id))
+    handoff_id = await _human_in_consult(orchestrator, dana, conversation_id)
     agent = next(p.identity for p in visitor.room.remote_participants.values()
                  if p.identity.startswith("agent"))
     await within(visitor.hears(f"{agent}/baton-hold", 1), visitor, "the hold audio")
@@ -177,10 +184,7 @@ async def test_a_human_connecting_during_the_line_cuts_it_short_without_hold_or_
         orchestrator: httpx.AsyncClient, dana: HumanAgent, call: tuple[str, Visitor],
         redis_server: RedisServer) -> None:
     conversation_id, visitor = call
-    await dana.on_duty()
-    handoff_id = await _request(orchestrator, conversation_id)
-    await asyncio.wait_for(dana.sees("offered"), WAIT)
-    await dana.join(await dana.accept(handoff_id))
+    handoff_id = await _human_in_consult(orchestrator, dana, conversation_id)
     await asyncio.wait_for(dana.ears.hears("agent-", 1), WAIT)
 
     await dana.connect(handoff_id)
@@ -261,10 +265,7 @@ async def test_the_visitor_leaving_during_consult_tells_the_human_and_closes_the
         orchestrator: httpx.AsyncClient, dana: HumanAgent, call: tuple[str, Visitor],
         redis_server: RedisServer) -> None:
     conversation_id, visitor = call
-    await dana.on_duty()
-    handoff_id = await _request(orchestrator, conversation_id)
-    await asyncio.wait_for(dana.sees("offered"), WAIT)
-    await dana.join(await dana.accept(handoff_id))
+    await _human_in_consult(orchestrator, dana, conversation_id)
 
     await visitor.leave()
     told = await asyncio.wait_for(dana.sees("failed"), WAIT)
