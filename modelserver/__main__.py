@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from modelserver.latency import HOSTED, INSTANT, Latency
 from modelserver.server import ModelServer
-from modelserver.speech import FASTEST_RATE, SPEAKING_RATE
+from modelserver.speech import FASTEST_RATE, SLOWEST_RATE, SPEAKING_RATE, check_pace
 
 
 def latency_from(args: argparse.Namespace) -> Latency:
@@ -33,14 +33,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         parser.add_argument(f"--{model}-latency-ms", type=float, default=None, metavar="MS",
                             help=f"milliseconds before {what}")
     parser.add_argument("--words-per-minute", type=int, default=SPEAKING_RATE, metavar="N",
-                        help=f"the voice's pace, 80 to {FASTEST_RATE} (default {SPEAKING_RATE})")
+                        help=f"the voice's pace, {SLOWEST_RATE} to {FASTEST_RATE} "
+                             f"(default {SPEAKING_RATE})")
     args = parser.parse_args(argv)
     try:
         args.model_latency = latency_from(args)
+        check_pace(args.words_per_minute)
     except ValueError as exc:
         parser.error(str(exc))
-    if not 80 <= args.words_per_minute <= FASTEST_RATE:
-        parser.error(f"--words-per-minute must be 80 to {FASTEST_RATE}")
     return args
 
 

@@ -24,7 +24,7 @@ from modelserver.replies import (
     default_reply,
     message_text,
 )
-from modelserver.speech import FASTEST_RATE, SPEAKING_RATE, synthesize, wav_stats
+from modelserver.speech import SPEAKING_RATE, check_pace, synthesize, wav_stats
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,7 @@ class ModelServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
                  latency: Latency = INSTANT, words_per_minute: int = SPEAKING_RATE) -> None:
-        if not 80 <= words_per_minute <= FASTEST_RATE:
-            raise ValueError(f"words per minute must be 80 to {FASTEST_RATE}")
+        check_pace(words_per_minute)
         self.host = host
         self.port = port
         self.latency = latency

@@ -11,8 +11,14 @@ import numpy as np
 SPEECH_SAMPLE_RATE = 24_000
 SPEAKING_RATE = 190
 """espeak-ng words per minute of the scripted voice: a calm speaker, as in the offline demo."""
-FASTEST_RATE = 450
-"""The fastest espeak-ng speaks; still speech to a voice activity detector."""
+SLOWEST_RATE, FASTEST_RATE = 80, 450
+"""The paces espeak-ng speaks at; the fastest is still speech to a voice activity detector."""
+
+
+def check_pace(words_per_minute: int) -> None:
+    """Refuse, with ValueError, a pace espeak-ng cannot speak at."""
+    if not SLOWEST_RATE <= words_per_minute <= FASTEST_RATE:
+        raise ValueError(f"words per minute must be {SLOWEST_RATE} to {FASTEST_RATE}")
 
 
 def wav_stats(data: bytes) -> tuple[float, float]:

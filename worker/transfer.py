@@ -207,14 +207,16 @@ class Transfer:
                                       voice_activity=self.voice_activity) as wanted:
                 either: list[asyncio.Future[Any]] = [waiting, wanted]
                 await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
-                if waiting.done():
-                    consult.isolate(human.participant, waiting.result())
-                    await self._brief(briefing(card, on_phone=human.on_phone), wanted)
-                else:
+                if not waiting.done():
                     line.interrupt(force=True)
-                    waiting.cancel()
-                    await asyncio.gather(waiting, return_exceptions=True)
+                # Awaited, not cancelled: a hold track being published must be known to stop.
+                hold_sid = await waiting
+                if wanted.done():
+                    consult.hold_sid = hold_sid
                     _wanted_outcome(wanted)
+                else:
+                    consult.isolate(human.participant, hold_sid)
+                    await self._brief(briefing(card, on_phone=human.on_phone), wanted)
             await consult.connect(human.participant)
             await hold.stop()
             handoff = await self.handoffs.get(handoff.id)
@@ -236,9 +238,12 @@ class Transfer:
             card_task.cancel()
             waiting.cancel()
 
-    async def _hold_after(self, line: SpeechHandle, hold: HoldMusic) -> str:
-        """Hold audio once the visitor has been told; the hold track's sid."""
+    async def _hold_after(self, line: SpeechHandle, hold: HoldMusic) -> str | None:
+        """Hold audio once the visitor has been told; the hold track's sid, or None when the
+        line was cut short because the human is ready."""
         await line.wait_for_playout()
+        if line.interrupted:
+            return None
         return await hold.start()
 
     async def _brief(self, words: str, wanted: asyncio.Future[None]) -> None:
@@ -248,8 +253,7 @@ class Transfer:
         try:
             async with asyncio.timeout(self.settings.handoff_connect_timeout):
                 await asyncio.wait({played, wanted}, return_when=asyncio.FIRST_COMPLETED)
-                if not wanted.done():
-                    await asyncio.wait({wanted})
+                await asyncio.wait({wanted})
                 _wanted_outcome(wanted)
         except TimeoutError:
             raise Failed(HandoffFailure.TIMEOUT) from None
