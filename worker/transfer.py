@@ -223,7 +223,6 @@ class Transfer:
             await self._write(steps.connected(handoff), human.username)
             metrics.HANDOFF_CONNECT_SECONDS.observe(time.monotonic() - started)
             self._count(handoff, "connected")
-            await self._say(f"You're now speaking with {human.name} from our team.")
             await self._with_human(handoff, human)
         except Failed as failure:
             waiting.cancel()
@@ -322,8 +321,9 @@ class Transfer:
             self.ctx.room.off("participant_connected", connected)
 
     async def _with_human(self, handoff: Handoff, human: Human) -> None:
-        """Transcribe the human until they hang up; then the agent takes the visitor back, or
-        the call ends, as the settings say."""
+        """Introduce the human and transcribe them until they hang up, from before the
+        introduction (they may start talking over it); then the agent takes the visitor back,
+        or the call ends, as the settings say."""
         gone = asyncio.Event()
 
         def left(participant: rtc.RemoteParticipant) -> None:
@@ -341,6 +341,7 @@ class Transfer:
                                                 self.recognizer, self.voice_activity, heard),
                                      name="baton-human-transcript")
         try:
+            await self._say(f"You're now speaking with {human.name} from our team.")
             await gone.wait()
         finally:
             self.ctx.room.off("participant_disconnected", left)

@@ -201,6 +201,25 @@ async def test_a_human_connecting_during_the_line_cuts_it_short_without_hold_or_
     assert _handoff_states(logged)[-1] == "connected"
 
 
+async def test_a_human_talking_over_the_introduction_is_transcribed(
+        orchestrator: httpx.AsyncClient, dana: HumanAgent, call: tuple[str, Visitor],
+        redis_server: RedisServer) -> None:
+    """Regression: the human's transcription started only after the agent's introduction had
+    played, so a human who greeted the visitor at once was heard but never logged."""
+    conversation_id, _visitor = call
+    handoff_id = await _human_in_consult(orchestrator, dana, conversation_id)
+    await asyncio.wait_for(dana.ears.hears("agent-", 1), WAIT)
+
+    await dana.connect(handoff_id)
+    await dana.ears.say("Hello Alex")
+
+    logged = await _logged_until(redis_server.url, conversation_id, lambda seen: any(
+        isinstance(s.event, MessageEvent) and s.event.role is Role.HUMAN for s in seen))
+    [greeting] = [s.event for s in logged if isinstance(s.event, MessageEvent)
+                  and s.event.role is Role.HUMAN]
+    assert greeting.author == "Dana"
+
+
 def _failure(seen: list[StoredEvent]) -> str | None:
     failed = [s.event for s in seen if isinstance(s.event, HandoffEvent)
               and s.event.state.value in ("failed", "declined")]
