@@ -23,7 +23,7 @@ from conversation import (
     ToolCallEvent,
     ToolResultEvent,
 )
-from worker.audiopath import after, audio_path
+from worker.audiopath import after
 from worker.instructions import VOICE
 from worker.tools import VOICE_TOOLS
 
@@ -138,28 +138,30 @@ class BatonAgent(Agent):
         super().__init__(instructions=INSTRUCTIONS, chat_ctx=chat_ctx, tools=list(VOICE_TOOLS))
         self.opening = opening
         self.opening_speech: SpeechHandle | None = None
-        self._audible: asyncio.Future[None] | None = None
+        self.audible: asyncio.Future[None] | None = None
+        """Done once the visitor can hear the agent (`worker.audiopath.AgentVoice`); speech
+        is held until then. None in a session without room audio, which has nothing to wait
+        for."""
         self.handoff_phrases = tuple(p.lower() for p in handoff_phrases)
         self.scribe: Scribe | None = None
 
     async def on_enter(self) -> None:
-        self._audible = audio_path(self.session)
         self.opening_speech = self.session.generate_reply(
             instructions=self.opening.instructions)
 
     def tts_node(self, text: AsyncIterable[str],
                  model_settings: ModelSettings) -> AsyncIterator[rtc.AudioFrame]:
-        return after(self._audible, Agent.default.tts_node(self, text, model_settings))
+        return after(self.audible, Agent.default.tts_node(self, text, model_settings))
 
     def realtime_audio_output_node(self, audio: AsyncIterable[rtc.AudioFrame],
                                    model_settings: ModelSettings,
                                    ) -> AsyncIterator[rtc.AudioFrame]:
-        return after(self._audible,
+        return after(self.audible,
                      Agent.default.realtime_audio_output_node(self, audio, model_settings))
 
     def transcription_node(self, text: AsyncIterable[str | TimedString],
                            model_settings: ModelSettings) -> AsyncIterator[str | TimedString]:
-        return after(self._audible,
+        return after(self.audible,
                      Agent.default.transcription_node(self, text, model_settings))
 
     async def reopen(self, chat_ctx: llm.ChatContext, opening: Opening) -> None:

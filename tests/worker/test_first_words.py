@@ -86,6 +86,27 @@ async def test_the_opening_is_made_before_the_visitor_joins_and_played_once_they
     assert role == "assistant" and "january claim" in opening.lower()
 
 
+async def test_the_agents_voice_is_in_the_room_before_the_visitor_is_and_silent_until_then(
+        store: ConversationStore, devserver: DevServer, redis_server: RedisServer,
+        model_server: ModelServer, scripted_worker: WorkerProcess) -> None:
+    conversation_id = await conversation_switched_to_voice(store)
+    await dispatch(devserver, scripted_worker, conversation_id)
+    await within(model_server.wait_for_requests("/audio/speech"), "the opening's speech")
+
+    # Someone who is not the visitor (a supervisor, say) is sent the agent's track on joining,
+    # so it was published while the agent waited; the opening waits for the visitor.
+    observer = Visitor()
+    await within(observer.join(devserver.url, devserver.token("observer", conversation_id),
+                               publish=False), "the observer joining")
+    await within(observer.subscribed_to_agent(), "the agent's track, before any visitor")
+    assert observer.loud_frames == 0
+
+    visitor = await visitor_joins(devserver, conversation_id)
+    await within(visitor.agent_spoke_since(0), "the visitor hearing the opening")
+    await visitor.leave()
+    await observer.leave()
+
+
 async def test_an_opening_the_visitor_leaves_before_is_neither_played_nor_logged(
         store: ConversationStore, devserver: DevServer, redis_server: RedisServer,
         model_server: ModelServer, scripted_worker: WorkerProcess) -> None:
