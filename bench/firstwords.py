@@ -6,11 +6,14 @@ the scripted models) and, side by side on the same stack, a bare livekit-agents 
 joins a room, an explicit dispatch sends the agent, and the visitor listens. For Baton the room
 is a conversation with chat history, so its first words are generated from the log. The start
 is the worker's "received job request" log record; the end is the first loud audio frame the
-visitor receives (both wall clock on one machine). Every call starts on an idle worker: the
-previous call's job process has exited and the pool of warm processes is full again.
+visitor receives (both wall clock on one machine). Every call starts with both agents idle: the
+previous call's job process has exited and its worker's pool of warm processes is full again.
 
-The calls run twice: with the models answering at once, then with the latency of hosted models
-(`modelserver.HOSTED`), so what is the agent's own time shows apart from the models'.
+The calls run three times: with the models answering at once, then with the latency of hosted
+models (`modelserver.HOSTED`), so what is the agent's own time shows apart from the models'; and
+in the order of a real switch, where the visitor's browser joins after the agent was sent
+(`VISITOR_DELAY` later, about what `bench.widget` measures for the browser's connection), with
+the time also counted from the visitor joining.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +52,8 @@ CHAT = [
     (Role.ASSISTANT, "Thanks, I can see it. It was rejected for water damage."),
 ]
 LOOP_BLOCK_MS = 50
+VISITOR_DELAY = 0.4
+"""Seconds between the dispatch and the visitor joining in the real-switch order."""
 MODEL_REQUESTS = {"LLM request": "/chat/completions", "TTS request": "/audio/speech"}
 
 
@@ -63,6 +69,26 @@ class Sample:
     framework's loop monitor reports blocks of LOOP_BLOCK_MS or more..."""
     blocked_cpu_ms: float = 0.0
     """...and how much of that the loop's thread was working (the rest it waited for a CPU)."""
+    after_join_ms: float | None = None
+    """From the visitor starting to join to their first loud frame, when they joined second."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One way of running the calls: the models' latency and who joins the room first."""
+
+    latency: Latency
+    visitor_delay: float | None
+    """Seconds after the dispatch that the visitor joins; None: before the dispatch."""
+    suffix: str
+    """What the scenario's lines are marked with."""
+
+
+SCENARIOS = (
+    Scenario(INSTANT, None, ""),
+    Scenario(HOSTED, None, " (latency)"),
+    Scenario(INSTANT, VISITOR_DELAY, " (visitor joining after the agent)"),
+)
 
 
 @dataclass
@@ -145,18 +171,26 @@ async def seed_conversation(store: ConversationStore, conversation_id: str) -> N
 
 
 async def one_call(agent: AgentUnderTest, devserver: DevServer, store: ConversationStore,
-                   models: ModelServer) -> Sample | None:
+                   models: ModelServer, visitor_delay: float | None = None) -> Sample | None:
     """One call's first words, or None when the visitor heard nothing within PATIENCE."""
     await settle(agent)
     room = f"bench-{agent.label}-{uuid.uuid4().hex[:12]}"
     await seed_conversation(store, room)
     visitor = Visitor()
     identity = f"{attrs.VISITOR_IDENTITY_PREFIX}{uuid.uuid4().hex[:12]}"
-    await visitor.join(devserver.url, devserver.token(identity, room, attributes={
-        attrs.ROLE: attrs.ROLE_VISITOR, attrs.CONVERSATION_ID: room}))
+    token = devserver.token(identity, room, attributes={
+        attrs.ROLE: attrs.ROLE_VISITOR, attrs.CONVERSATION_ID: room})
+    joined_at = 0.0
+    if visitor_delay is None:
+        await visitor.join(devserver.url, token)
     async with devserver.api() as livekit:
         await livekit.agent_dispatch.create_dispatch(api.CreateAgentDispatchRequest(
             agent_name=agent.agent_name, room=room))
+        if visitor_delay is not None:
+            # The modelled time the visitor's browser takes to get its token and connect.
+            await asyncio.sleep(visitor_delay)
+            joined_at = time.time()
+            await visitor.join(devserver.url, token)
         try:
             await asyncio.wait_for(visitor.hears_speech(), PATIENCE)
         except TimeoutError:
@@ -181,7 +215,8 @@ async def one_call(agent: AgentUnderTest, devserver: DevServer, store: Conversat
                   stages_of(records, room, received, visitor.first_loud_at, models),
                   cpu[0] if cpu else None,
                   sum(float(r["duration"]) for r in blocks) * 1000,
-                  sum(float(r.get("cpu_time", 0.0)) for r in blocks) * 1000)
+                  sum(float(r.get("cpu_time", 0.0)) for r in blocks) * 1000,
+                  (visitor.first_loud_at - joined_at) * 1000 if joined_at else None)
 
 
 def stages_of(records: list[dict[str, Any]], room: str, received: float, heard: float,
@@ -214,9 +249,9 @@ def start_agent(label: str, module: str, directory: Path, environment: dict[str,
     return AgentUnderTest(label, agent_name, process, log_path)
 
 
-async def run(runs: int, directory: Path, settings: Sequence[Latency] = (INSTANT, HOSTED),
-              ) -> dict[tuple[str, Latency], list[Sample | None]]:
-    """Alternate calls to Baton and the bare agent, `runs` each under every model latency."""
+async def run(runs: int, directory: Path, scenarios: Sequence[Scenario] = SCENARIOS,
+              ) -> dict[tuple[str, Scenario], list[Sample | None]]:
+    """Alternate calls to Baton and the bare agent, `runs` each in every scenario."""
     redis_server = RedisServer(directory / "redis")
     devserver = DevServer(log_path=directory / "devserver.log")
     models = ModelServer()
@@ -239,13 +274,18 @@ async def run(runs: int, directory: Path, settings: Sequence[Latency] = (INSTANT
         store = ConversationStore(client)
         for agent in agents:
             await one_call(agent, devserver, store, models)  # warm-up, not counted
-        samples: dict[tuple[str, Latency], list[Sample | None]] = {}
-        for latency in settings:
-            models.latency = latency
+            await settle(agent)
+        samples: dict[tuple[str, Scenario], list[Sample | None]] = {}
+        for scenario in scenarios:
+            models.latency = scenario.latency
             for index in range(runs):
                 for agent in agents if index % 2 == 0 else agents[::-1]:
-                    sample = await one_call(agent, devserver, store, models)
-                    samples.setdefault((agent.label, latency), []).append(sample)
+                    sample = await one_call(agent, devserver, store, models,
+                                            scenario.visitor_delay)
+                    samples.setdefault((agent.label, scenario), []).append(sample)
+                    # The other agent's call must not end, or its next process start, during
+                    # this agent's call.
+                    await settle(agent)
         return samples
     finally:
         await client.aclose()
@@ -270,11 +310,12 @@ def stages_line(samples: Sequence[Sample]) -> str:
     return ", ".join(parts)
 
 
-def report(results: dict[tuple[str, Latency], list[Sample | None]],
+def report(results: dict[tuple[str, Scenario], list[Sample | None]],
            load: tuple[float, float]) -> None:
-    for latency, suffix in ((INSTANT, ""), (HOSTED, " (latency)")):
-        baton = [s for s in results.get(("baton", latency), []) if s is not None]
-        bare = [s for s in results.get(("bare", latency), []) if s is not None]
+    for scenario in SCENARIOS:
+        suffix = scenario.suffix
+        baton = [s for s in results.get(("baton", scenario), []) if s is not None]
+        bare = [s for s in results.get(("bare", scenario), []) if s is not None]
         if not baton or not bare:
             continue
         print(f"first words{suffix}: {summary(baton)}")
@@ -282,6 +323,12 @@ def report(results: dict[tuple[str, Latency], list[Sample | None]],
         ratio = percentile([s.first_words_ms for s in baton], 0.5) / percentile(
             [s.first_words_ms for s in bare], 0.5)
         print(f"ratio baton/bare p50{suffix}: {ratio:.2f}")
+        if scenario.visitor_delay is not None:
+            for label, calls in (("Baton", baton), ("bare agent", bare)):
+                joined = [s.after_join_ms for s in calls if s.after_join_ms is not None]
+                print(f"  {label}, from the visitor starting to join: "
+                      f"p50 {percentile(joined, 0.5):.0f} ms, "
+                      f"p99 {percentile(joined, 0.99):.0f} ms")
         print(f"  where Baton's time goes (p50, ms after the job request): "
               f"{stages_line(baton)}")
         if cpu := [s.cpu_ms for s in baton if s.cpu_ms is not None]:
