@@ -25,7 +25,7 @@ logger = logging.getLogger("baton.worker")
 T = TypeVar("T")
 
 TRACK_NAME = "roomio_audio"
-"""The framework's own name for the agent's track, which the dashboard and tests know."""
+"""The framework's own name for the agent's track, kept so the agent sounds the same to clients."""
 
 
 class AgentVoice:
