@@ -71,6 +71,7 @@ class RtcParticipant(Participant):
         self._offer_id = 0
         self._renegotiate = False
         self._pending_tracks: dict[str, models.TrackInfo] = {}
+        self._publisher_up = asyncio.Event()
         self._publisher_cids: dict[str, str] = {}
         self._early_candidates: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
         self._closed = asyncio.Event()
@@ -151,8 +152,13 @@ class RtcParticipant(Participant):
             pc = RTCPeerConnection(self._config)
             pc.on("datachannel", self._on_datachannel)
             pc.on("track", self._on_track)
+            pc.on("connectionstatechange", self._on_publisher_state)
             self.publisher = pc
         return self.publisher
+
+    def _on_publisher_state(self) -> None:
+        if self.publisher is not None and self.publisher.connectionState == "connected":
+            self._publisher_up.set()
 
     async def on_offer(self, offer: proto_rtc.SessionDescription) -> None:
         pc = self._publisher_pc()
@@ -185,7 +191,16 @@ class RtcParticipant(Participant):
             log.warning("%s: media for unannounced track (mid %s)", self.identity, mid)
             return
         info.mid = mid or ""
-        self.spawn(self.room.publish(self, info, track))
+        self.spawn(self._publish_once_up(info, track))
+
+    async def _publish_once_up(self, info: models.TrackInfo, track: MediaStreamTrack) -> None:
+        """LiveKit's server learns of a track from its first packet, which cannot come before
+        the publisher's connection is up; aiortc announces it with the offer. Published at the
+        offer, a track is subscribed to (and the publisher told so) before any of its media can
+        be sent, and what the publisher sends meanwhile is dropped: an agent's first words
+        would lose their start."""
+        await self._publisher_up.wait()
+        await self.room.publish(self, info, track)
 
     def add_track(self, request: proto_rtc.AddTrackRequest) -> None:
         if not self.permission.can_publish:

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 from livekit import api, rtc
+from livekit.rtc._proto.stats_pb2 import DtlsTransportState
 
 from devserver.process import DevServer
 from tests.devserver.rtc_helpers import (
@@ -342,3 +343,28 @@ async def test_the_publisher_learns_when_its_track_is_first_subscribed(
         async with publishing_sine(alice) as publication:
             await next_remote_audio(bob)
             assert await asyncio.wait_for(subscribed, WAIT) == publication.sid
+
+
+async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
+    devserver: DevServer, room: str
+) -> None:
+    """Regression: the devserver published a track, and told its publisher that it was
+    subscribed, as soon as the offer announced it, before the publisher's connection was up.
+    An agent speaks the moment its track is subscribed, so the start of its first words was
+    dropped by its own SDK. LiveKit's server learns of a track from its first packet."""
+    async with joined(devserver, "alice", room) as alice, joined(devserver, "bob", room):
+        transport_then: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        asking: list[asyncio.Task[None]] = []
+
+        async def ask_for_the_transport() -> None:
+            stats = await alice.get_rtc_stats()
+            settle(transport_then, [s.transport.transport.dtls_state for s in stats.publisher_stats
+                                    if s.WhichOneof("stats") == "transport"])
+
+        alice.on("local_track_subscribed",
+                 lambda _track: asking.append(asyncio.create_task(ask_for_the_transport())))
+        async with publishing_sine(alice):
+            states = await asyncio.wait_for(transport_then, WAIT)
+
+        assert states and all(state == DtlsTransportState.DTLS_TRANSPORT_CONNECTED
+                              for state in states)
