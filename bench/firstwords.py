@@ -180,7 +180,7 @@ async def one_call(agent: AgentUnderTest, devserver: DevServer, store: Conversat
     identity = f"{attrs.VISITOR_IDENTITY_PREFIX}{uuid.uuid4().hex[:12]}"
     token = devserver.token(identity, room, attributes={
         attrs.ROLE: attrs.ROLE_VISITOR, attrs.CONVERSATION_ID: room})
-    joined_at = 0.0
+    joined_at: float | None = None
     if visitor_delay is None:
         await visitor.join(devserver.url, token)
     async with devserver.api() as livekit:
@@ -216,7 +216,7 @@ async def one_call(agent: AgentUnderTest, devserver: DevServer, store: Conversat
                   cpu[0] if cpu else None,
                   sum(float(r["duration"]) for r in blocks) * 1000,
                   sum(float(r.get("cpu_time", 0.0)) for r in blocks) * 1000,
-                  (visitor.first_loud_at - joined_at) * 1000 if joined_at else None)
+                  None if joined_at is None else (visitor.first_loud_at - joined_at) * 1000)
 
 
 def stages_of(records: list[dict[str, Any]], room: str, received: float, heard: float,

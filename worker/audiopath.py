@@ -40,9 +40,8 @@ class AgentVoice:
     session as its audio output with the room output's own turned off.
     """
 
-    def __init__(self, room: rtc.Room,
-                 options: room_io.AudioOutputOptions | None = None) -> None:
-        options = options or room_io.AudioOutputOptions()
+    def __init__(self, room: rtc.Room) -> None:
+        options = room_io.AudioOutputOptions()
         self.output = room_io._ParticipantAudioOutput(
             room, sample_rate=options.sample_rate, num_channels=options.num_channels,
             track_publish_options=options.track_publish_options, track_name=TRACK_NAME)

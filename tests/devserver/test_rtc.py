@@ -365,6 +365,7 @@ async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
                  lambda _track: asking.append(asyncio.create_task(ask_for_the_transport())))
         async with publishing_sine(alice):
             states = await asyncio.wait_for(transport_then, WAIT)
+            await asyncio.gather(*asking)
 
         assert states and all(state == DtlsTransportState.DTLS_TRANSPORT_CONNECTED
                               for state in states)
