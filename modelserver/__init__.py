@@ -4,6 +4,7 @@ The real `livekit-plugins-openai` code talks to it through `base_url` (`OPENAI_B
 queue replies (or install a function of the request) and read back every request to assert what
 the model was sent. Unscripted calls get a deterministic default that is useful end to end.
 Answers come at once unless a `Latency` (e.g. `HOSTED`) says how long each model thinks.
+Transcription is also served as OpenAI's realtime transcription (`modelserver.transcription`).
 """
 
 from modelserver.latency import HOSTED, INSTANT, Latency

@@ -1,5 +1,5 @@
 """The scripted OpenAI-compatible HTTP server: chat completions (streamed, with tool calls),
-speech and transcription, recording every request it answers."""
+speech and transcription (also realtime), recording every request it answers."""
 
 from __future__ import annotations
 
@@ -25,13 +25,15 @@ from modelserver.replies import (
     message_text,
 )
 from modelserver.speech import SPEAKING_RATE, check_pace, synthesize, wav_stats
+from modelserver.transcription import serve as serve_transcription
 
 
 @dataclass(frozen=True)
 class RecordedRequest:
     path: str
     body: dict[str, Any]
-    """The JSON body, or for transcriptions the form fields plus `audio_seconds` and `audio_rms`."""
+    """The JSON body, or for transcriptions the form fields plus `audio_seconds` and `audio_rms`;
+    a realtime transcription records its `session.update` and each utterance it committed."""
     at: float
 
 
@@ -95,6 +97,7 @@ class ModelServer:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/speech", self._speech)
         app.router.add_post("/v1/audio/transcriptions", self._transcription)
+        app.router.add_get("/v1/realtime", self._realtime)
         # A client that hangs up stops its answer, as a hosted model does; closing the server
         # does not wait for answers still thinking.
         self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True,
@@ -198,11 +201,22 @@ class ModelServer:
         fields["audio_seconds"], fields["audio_rms"] = wav_stats(audio)
         await self._record(request.path, fields)
         await asyncio.sleep(self.latency.stt_result)
-        text = self.transcripts.popleft() if self.transcripts else self.default_transcript
+        text = self._next_transcript()
         if fields.get("response_format") == "verbose_json":
             return web.json_response({"text": text, "language": "english",
                                       "duration": fields["audio_seconds"], "segments": []})
         return web.json_response({"text": text})
+
+    async def _realtime(self, request: web.Request) -> web.StreamResponse:
+        if request.query.get("intent") != "transcription":
+            return web.json_response(
+                {"error": {"message": "only ?intent=transcription is scripted"}}, status=400)
+        return await serve_transcription(request, transcript=self._next_transcript,
+                                         delay=lambda: self.latency.stt_result,
+                                         record=self._record)
+
+    def _next_transcript(self) -> str:
+        return self.transcripts.popleft() if self.transcripts else self.default_transcript
 
 
 async def _stamp_request_id(request: web.Request, response: web.StreamResponse) -> None:
