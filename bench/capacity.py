@@ -87,11 +87,13 @@ async def talk(call: Call, period: float) -> None:
 
 
 async def run(levels: list[int], hold: float, period: float, directory: Path,
-              executor: str = "process") -> tuple[list[Step], int]:
+              executor: str = "process", stt_streaming: str | None = None,
+              ) -> tuple[list[Step], int]:
     stack = Stack(directory, agent_name=f"bench-voice-{uuid.uuid4().hex[:6]}", models={},
                   orchestrator_env={"BATON_CHAT_AGENT": "false"},
                   worker_env={"BATON_MAX_JOBS": str(max(levels) + 2),
-                              "BATON_JOB_EXECUTOR": executor})
+                              "BATON_JOB_EXECUTOR": executor}
+                  | ({"BATON_STT_STREAMING": stt_streaming} if stt_streaming else {}))
     await asyncio.to_thread(stack.start)
     worker_pid = stack.process("worker").process.pid  # type: ignore[union-attr]
     calls: list[Call] = []
@@ -148,11 +150,15 @@ def main() -> None:
     parser.add_argument("--executor", choices=("process", "thread"), default="process",
                         help="the worker's BATON_JOB_EXECUTOR: a process per call, or threads "
                              "of one process")
+    parser.add_argument("--stt-streaming", choices=("true", "false"), default=None,
+                        help="the worker's BATON_STT_STREAMING (default: the worker's): the "
+                             "visitor's audio streamed to realtime transcription, or each "
+                             "utterance cut by a second VAD")
     args = parser.parse_args()
     levels = [int(n) for n in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-capacity-") as directory:
         steps, _ = asyncio.run(run(levels, args.hold, args.period, Path(directory),
-                                   args.executor))
+                                   args.executor, args.stt_streaming))
     good = [s for s in steps if percentile(s.first_words_ms, 0.99) <= BUDGET_MS and not s.lost]
     held = good[-1] if good else steps[0]
     first = steps[0]

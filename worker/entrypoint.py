@@ -37,7 +37,14 @@ from worker.audiopath import AgentVoice
 from worker.backends import load_backend
 from worker.background import at_low_priority
 from worker.call import Call, wait_for_visitor
-from worker.models import OPENAI_BASE_URL, handoff_models, model_client, session_models
+from worker.models import (
+    END_OF_SPEECH_SILENCE,
+    OPENAI_BASE_URL,
+    SPEECH_PADDING,
+    handoff_models,
+    model_client,
+    session_models,
+)
 from worker.settings import current_settings
 from worker.timeline import FirstWords
 from worker.tools import CallData
@@ -67,7 +74,8 @@ def setup_process(proc: JobProcess) -> None:
     def build() -> dict[str, Any]:
         warm_up()
         settings = current_settings()
-        voice_activity = silero.VAD.load()
+        voice_activity = silero.VAD.load(min_silence_duration=END_OF_SPEECH_SILENCE,
+                                         prefix_padding_duration=SPEECH_PADDING)
         client = model_client(settings.openai_api_key.get_secret_value(),
                               settings.openai_base_url or OPENAI_BASE_URL)
         return {"models": session_models(settings, voice_activity, client),

@@ -14,6 +14,31 @@ from worker.settings import ModelSettings, WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
+SPEECH_PADDING = 0.5
+END_OF_SPEECH_SILENCE = 0.55
+"""Seconds of silence that end an utterance, for the session's detector (silero's defaults,
+set in `worker.entrypoint`) and a streaming recognizer's alike, so a turn and its transcript
+end together."""
+NO_SERVER_TURNS = ("gpt-realtime-whisper", "gpt-live-transcribe")
+"""Realtime transcription models whose server does not cut utterances: they need a local VAD."""
+
+
+def recognizer(settings: WorkerSettings, voice_activity: vad.VAD,
+               client: openai_sdk.AsyncClient) -> openai.STT:
+    """The visitor's speech recognizer. Not streaming, the framework cuts utterances for it
+    with a second VAD stream beside the session's, which costs about a sixth of a call's CPU;
+    streaming, OpenAI's server cuts them, as the session's detector would."""
+    if not settings.stt_streaming:
+        return openai.STT(model=settings.stt_model, client=client)
+    if settings.stt_model.startswith(NO_SERVER_TURNS):
+        return openai.STT(model=settings.stt_model, client=client, use_realtime=True,
+                          vad=voice_activity)
+    return openai.STT(
+        model=settings.stt_model, client=client, use_realtime=True,
+        turn_detection={"type": "server_vad", "threshold": 0.5,
+                        "prefix_padding_ms": int(SPEECH_PADDING * 1000),
+                        "silence_duration_ms": int(END_OF_SPEECH_SILENCE * 1000)})
+
 
 def model_client(api_key: str, base_url: str) -> openai_sdk.AsyncClient:
     """One HTTP client for the three models, configured as each plugin configures its own.
@@ -55,7 +80,7 @@ def session_models(settings: WorkerSettings, voice_activity: vad.VAD,
         }
     client = client or model_client(api_key, base_url)
     return {
-        "stt": openai.STT(model=settings.stt_model, client=client),
+        "stt": recognizer(settings, voice_activity, client),
         "llm": openai.LLM(model=settings.llm_model, client=client),
         # Raw PCM at the plugin's 24 kHz needs no decoding before it is played.
         "tts": openai.TTS(model=settings.tts_model, voice=settings.tts_voice, client=client,

@@ -73,6 +73,11 @@ class WorkerSettings(ModelSettings):
     model_mode: Literal["pipeline", "realtime"] = Field(default="pipeline",
                                                         validation_alias="BATON_MODEL_MODE")
     stt_model: str = Field(default="gpt-4o-mini-transcribe", validation_alias="BATON_STT_MODEL")
+    stt_streaming: bool = Field(default=True, validation_alias="BATON_STT_STREAMING")
+    """Stream the visitor's audio to the recognizer as they speak (OpenAI's realtime
+    transcription, whose server cuts the utterances): one voice activity detector less per
+    call. False, for a server without `/realtime`: each utterance is cut by the worker and sent
+    to `/audio/transcriptions`."""
     tts_model: str = Field(default="gpt-4o-mini-tts", validation_alias="BATON_TTS_MODEL")
     tts_voice: str = Field(default="ash", validation_alias="BATON_TTS_VOICE")
     realtime_model: str = Field(default="gpt-realtime", validation_alias="BATON_REALTIME_MODEL")

@@ -20,6 +20,7 @@ from conversation import attributes
 from deploy.processes import RedisServer
 from deploy.visitor import Visitor
 from devserver.process import DevServer
+from modelserver import ModelServer
 from orchestrator.settings import Settings
 from tests.orchestrator.support import AUTH, create_conversation, events, post_message
 from tests.worker.conftest import (
@@ -293,3 +294,42 @@ async def test_a_job_for_a_room_that_is_not_a_conversation_ends_with_a_clear_log
                 if reason in line and room in line]
     assert "ending the job" in record["message"]
     assert record["conversation_id"] == room and record["job_id"].startswith("AJ_")
+
+
+@pytest.fixture(params=["true", "false"], ids=["streaming", "cut-by-the-worker"])
+async def recognizing_worker(request: pytest.FixtureRequest, tmp_path: Path,
+                             devserver: DevServer, redis_server: RedisServer,
+                             model_server: ModelServer) -> AsyncIterator[WorkerProcess]:
+    """A worker on this test's models with BATON_STT_STREAMING one way or the other."""
+    environment = worker_environment(devserver, redis_server.url, model_server.url,
+                                     f"baton-voice-{uuid.uuid4().hex[:8]}",
+                                     BATON_STT_STREAMING=request.param)
+    worker = await asyncio.to_thread(start_worker, tmp_path, environment)
+    yield worker
+    await asyncio.to_thread(worker.process.stop)
+
+
+async def test_the_visitor_is_heard_whether_the_recognizer_streams_or_not(
+        orchestrator_server: Callable[..., Any], orchestrator_settings: Settings,
+        recognizing_worker: WorkerProcess, model_server: ModelServer,
+        redis_server: RedisServer) -> None:
+    streaming = (recognizing_worker.process.env or {})["BATON_STT_STREAMING"] == "true"
+    settings = orchestrator_settings.model_copy(
+        update={"agent_name": recognizing_worker.agent_name})
+    async with httpx.AsyncClient(base_url=await orchestrator_server(settings),
+                                 timeout=30.0) as client:
+        conversation_id, visitor = await call_with_first_words(client)
+        mark = visitor.mark()
+        await visitor.say(SPOKEN)
+        await within(visitor.agent_spoke_since(mark), visitor, "the reply")
+        await visitor.leave()
+    logged = await asyncio.wait_for(
+        logged_until_visitor_left(redis_server.url, conversation_id), WAIT)
+
+    assert voice_messages(logged)[1] == ("user", SPOKEN)
+    streamed = [r.body["type"] for r in model_server.requests_to("/realtime")]
+    uploaded = model_server.requests_to("/audio/transcriptions")
+    if streaming:
+        assert "input_audio_buffer.committed" in streamed and not uploaded
+    else:
+        assert uploaded and not streamed
