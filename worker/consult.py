@@ -147,9 +147,11 @@ async def transcribe(room: rtc.Room, participant: rtc.RemoteParticipant,
                      heard: Callable[[str], Awaitable[None]]) -> None:
     """Transcribe everything `participant` says, each finished phrase given to `heard`, until
     cancelled. The human is not the session's linked participant, so they get their own
-    recognizer."""
+    recognizer: a streaming one has their phrases cut by its server, any other is given them
+    cut by `voice_activity`."""
     track = await _audio_track(room, participant)
-    recognition = stt.StreamAdapter(stt=recognizer, vad=voice_activity).stream()
+    recognition = recognizer.stream() if recognizer.capabilities.streaming else \
+        stt.StreamAdapter(stt=recognizer, vad=voice_activity).stream()
     audio = rtc.AudioStream(track)
 
     async def feed() -> None:
