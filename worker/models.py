@@ -26,7 +26,7 @@ NO_SERVER_TURNS = ("gpt-realtime-whisper", "gpt-live-transcribe")
 def recognizer(settings: WorkerSettings, voice_activity: vad.VAD,
                client: openai_sdk.AsyncClient) -> openai.STT:
     """The visitor's speech recognizer. Not streaming, the framework cuts utterances for it
-    with a second VAD stream beside the session's, which costs 13-21% of a call's CPU;
+    with a second VAD stream beside the session's, which costs about a sixth of a call's CPU;
     streaming, OpenAI's server cuts them, as the session's detector would."""
     if not settings.stt_streaming:
         return openai.STT(model=settings.stt_model, client=client)
