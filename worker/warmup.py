@@ -5,7 +5,9 @@ imports each API's module on first access), pydantic schemas and generic classes
 caches of the request and response types. Done inside a job, each is a stall of the job's
 event loop right before the first words. `warm_up` does all of it in advance by rehearsing the
 model calls of an opening (a streamed chat completion with tools, the speech of a sentence,
-the model list the LLM is prewarmed with) against canned answers that never leave the process.
+the model list the LLM is prewarmed with) against canned answers that never leave the process,
+and the start of a streamed transcription (the framework's HTTP session and its TLS context,
+the realtime session's configuration) against a websocket on the loopback interface.
 
 The worker's forkserver imports `worker.preload`, which runs it once for every job process;
 `setup_process` runs it too for executors without a forkserver (a no-op when inherited). It
@@ -24,7 +26,9 @@ from typing import Any
 
 import httpx2 as httpx
 import openai
-from livekit.agents import llm
+from aiohttp import web
+from livekit import rtc
+from livekit.agents import llm, utils
 from livekit.plugins import openai as openai_plugin
 
 from worker.agent import INSTRUCTIONS
@@ -120,3 +124,38 @@ async def _rehearse() -> None:
                 pass
     finally:
         await client.close()
+    await _rehearse_transcription()
+
+
+async def _rehearse_transcription() -> None:
+    """Open a streamed transcription, send its configuration and a frame, and close it."""
+    configured = asyncio.get_running_loop().create_future()
+
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        socket = web.WebSocketResponse()
+        await socket.prepare(request)
+        async for message in socket:
+            if "input_audio_buffer.append" in message.data and not configured.done():
+                configured.set_result(None)
+        return socket
+
+    app = web.Application()
+    app.router.add_get("/v1/realtime", session)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        async with utils.http_context.open():
+            recognizer = openai_plugin.STT(use_realtime=True, api_key="warm-up",
+                                           base_url=f"http://127.0.0.1:{port}/v1")
+            recognition = recognizer.stream()
+            recognition.push_frame(rtc.AudioFrame(bytes(_SPEECH), 24_000, 1, len(_SPEECH) // 2))
+            try:
+                await asyncio.wait_for(configured, 10)
+            finally:
+                await recognition.aclose()
+                await recognizer.aclose()
+    finally:
+        await runner.cleanup()
