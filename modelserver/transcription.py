@@ -25,8 +25,12 @@ from modelserver.speech import SPEECH_SAMPLE_RATE
 
 WINDOW_MS = 10
 SPEECH_LEVEL = 300.0
-"""RMS of 16-bit samples above which a window is speech (about -40 dBFS): the scripted voice
-speaks at 1500-3000, and silence relayed by WebRTC stays under 10."""
+"""RMS of 16-bit samples above which a window starts speech (about -40 dBFS): the scripted
+voice speaks at 1500-3000, and silence relayed by WebRTC stays under 10."""
+QUIET_LEVEL = 100.0
+"""RMS below which a window counts towards the end of speech once speech started: a lower
+level than the start's, as a neural detector's two thresholds, so the fading audio WebRTC plays
+over a late packet does not end an utterance any sooner than silence would."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,11 +84,11 @@ class ServerVAD:
             level = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2)))
             now_ms = self._window * WINDOW_MS
             self._window += 1
-            if level > SPEECH_LEVEL:
-                if self._started_ms is None:
-                    self._started_ms = max(0, now_ms - self.turn.prefix_padding_ms)
-                    self._energy, self._samples = 0.0, 0
-                    yield self._started_ms
+            if self._started_ms is None and level > SPEECH_LEVEL:
+                self._started_ms = max(0, now_ms - self.turn.prefix_padding_ms)
+                self._energy, self._samples = 0.0, 0
+                yield self._started_ms
+            if self._started_ms is not None and level > QUIET_LEVEL:
                 self._last_speech_ms = now_ms + WINDOW_MS
             if self._started_ms is not None:
                 self._energy += level**2 * len(samples)

@@ -58,6 +58,12 @@ def test_audio_in_pieces_of_any_size_is_cut_as_if_it_came_whole() -> None:
     assert len([c for c in whole if isinstance(c, Utterance)]) == 2
 
 
+def test_audio_fading_after_speech_does_not_end_it_sooner_than_silence() -> None:
+    vad = ServerVAD(TurnDetection(prefix_padding_ms=0, silence_duration_ms=300))
+    found = cuts(vad, tone(300), tone(350, level=200), tone(300), silence(300))
+    assert [c.end_ms for c in found if isinstance(c, Utterance)] == [950]
+
+
 def test_quiet_audio_is_never_speech() -> None:
     assert cuts(ServerVAD(), tone(2000, level=200)) == []
 
