@@ -174,6 +174,9 @@ class Signaling:
                 agent_protocol=1,
             ),
             subscriber_primary=True,
+            # As LiveKit (1.8+): a publisher negotiates its connection at join, and the SDKs
+            # then offer each new track at once instead of debouncing negotiation by 150 ms.
+            fast_publish=participant.permission.can_publish,
             ping_interval=PING_INTERVAL,
             ping_timeout=PING_TIMEOUT,
             # Sessions cannot be resumed here, so clients reconnect from scratch.

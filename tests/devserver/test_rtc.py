@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import aiohttp
 import pytest
 from livekit import api, rtc
+from livekit.protocol import rtc as proto_rtc
 from livekit.rtc._proto.stats_pb2 import DtlsTransportState
 
 from devserver.process import DevServer
@@ -369,3 +371,31 @@ async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
 
         assert states and all(state == DtlsTransportState.DTLS_TRANSPORT_CONNECTED
                               for state in states)
+
+
+async def publisher_transport_states(client: rtc.Room) -> list[int]:
+    stats = await client.get_rtc_stats()
+    return [s.transport.transport.dtls_state for s in stats.publisher_stats
+            if s.WhichOneof("stats") == "transport"]
+
+
+async def test_a_publisher_connection_is_up_when_joined_before_any_track(
+    devserver: DevServer, room: str
+) -> None:
+    """LiveKit's join response says `fast_publish` to a participant that may publish: its SDK
+    brings the publisher connection up while it joins, and offers a track the moment it is
+    published instead of after the 150 ms the Rust SDK otherwise debounces negotiation by.
+    Without it, an agent's first words waited for that debounce and a connection set up."""
+    async with joined(devserver, "alice", room) as alice:
+        assert await publisher_transport_states(alice) == [
+            DtlsTransportState.DTLS_TRANSPORT_CONNECTED]
+
+
+@pytest.mark.parametrize("can_publish", [True, False])
+async def test_the_join_response_offers_fast_publish_only_to_who_may_publish(
+    devserver: DevServer, room: str, can_publish: bool
+) -> None:
+    url = f"{devserver.url}/rtc?access_token={devserver.token('a', room, can_publish=can_publish)}"
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        first = proto_rtc.SignalResponse.FromString(await ws.receive_bytes(timeout=WAIT))
+    assert first.join.fast_publish is can_publish
