@@ -10,7 +10,7 @@ from typing import Any
 
 from livekit import rtc
 from livekit.agents import Agent, AgentSession, ModelSettings, StopResponse, llm, room_io
-from livekit.agents.types import TimedString
+from livekit.agents.types import FlushSentinel, TimedString
 from livekit.agents.voice import SpeechHandle
 
 from conversation import (
@@ -25,6 +25,7 @@ from conversation import (
 )
 from worker.audiopath import after
 from worker.instructions import VOICE
+from worker.prefetch import PrefetchedReply
 from worker.tools import VOICE_TOOLS
 
 INSTRUCTIONS = VOICE
@@ -144,10 +145,39 @@ class BatonAgent(Agent):
         for."""
         self.handoff_phrases = tuple(p.lower() for p in handoff_phrases)
         self.scribe: Scribe | None = None
+        self._prefetched: PrefetchedReply | None = None
+
+    def ask_for_opening(self, model: llm.LLM[Any]) -> None:
+        """Ask `model` for the opening now, before the session starts and asks for it itself,
+        with the context the session will send: the instructions, the history, then the
+        opening's instructions."""
+        chat_ctx = self.chat_ctx.copy()
+        chat_ctx.items.insert(0, llm.ChatMessage(role="system", content=[INSTRUCTIONS]))
+        chat_ctx.add_message(role="system", content=[self.opening.instructions])
+        self._prefetched = PrefetchedReply(model, chat_ctx, llm.ToolContext(self.tools).flatten())
+
+    async def drop_prefetched_opening(self) -> None:
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            await prefetched.aclose()
 
     async def on_enter(self) -> None:
         self.opening_speech = self.session.generate_reply(
             instructions=self.opening.instructions)
+
+    async def llm_node(self, chat_ctx: llm.ChatContext, tools: list[llm.Tool],
+                       model_settings: ModelSettings,
+                       ) -> AsyncIterator[llm.ChatChunk | str | FlushSentinel]:
+        prefetched, self._prefetched = self._prefetched, None
+        stream = None if prefetched is None else await prefetched.claim(
+            chat_ctx, tools, model_settings)
+        if stream is None:
+            async for chunk in Agent.default.llm_node(self, chat_ctx, tools, model_settings):
+                yield chunk
+            return
+        async with stream:
+            async for chunk in stream:
+                yield chunk
 
     def tts_node(self, text: AsyncIterable[str],
                  model_settings: ModelSettings) -> AsyncIterator[rtc.AudioFrame]:
@@ -172,6 +202,7 @@ class BatonAgent(Agent):
         """
         if self.opening_speech is not None:
             self.opening_speech.interrupt(force=True)
+        await self.drop_prefetched_opening()
         await self.update_chat_ctx(chat_ctx)
         self.opening = opening
         self.opening_speech = self.session.generate_reply(instructions=opening.instructions)

@@ -3,8 +3,9 @@
 The first words are on the critical path of every call, so the job does the slow steps side by
 side: it starts connecting to the room first, restores the history from Redis meanwhile, and
 starts the session as soon as the history is in, before the room is connected and before the
-visitor's audio path is up. The agent's opening (the model's words, then the first sentence's
-speech) is generated while the room connects, held by the agent until the visitor can hear it
+visitor's audio path is up. The agent's opening is asked of the model the moment the history is
+in, before the session that will speak it has started (`worker.prefetch`); its words, then the
+first sentence's speech, are generated while the room connects, held by the agent until the visitor can hear it
 (`worker.audiopath`), and played the moment they can. The agent's track is published as soon as
 the room is connected, while the agent waits for the visitor. Before the visitor is linked, the
 opening is checked against the log: one the conversation has moved past is replaced unheard.
@@ -162,6 +163,12 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.shutdown(reason="conversation not restorable")
         return
     timeline.mark("restored")
+    models = ctx.proc.userdata["models"]
+    if isinstance(models["llm"], llm.LLM):
+        # With a hosted model's latency, asking for the opening is the first words' longest
+        # step: it starts now, while the session and the room are still starting.
+        agent.ask_for_opening(models["llm"])
+        ctx.add_shutdown_callback(agent.drop_prefetched_opening)
     metrics.HISTORY_RESTORE_SECONDS.observe(restore_seconds)
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})
@@ -174,7 +181,7 @@ async def entrypoint(ctx: JobContext) -> None:
         userdata=CallData(conversation_id, store, load_backend(settings.tool_backend),
                           caller=record.identity, handoff=call.transfer),
         user_away_timeout=None,
-        **ctx.proc.userdata["models"],
+        **models,
     )
     call.attach(session)
     timeline.watch(session)

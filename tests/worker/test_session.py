@@ -18,7 +18,7 @@ from conversation import (
 from conversation.history import DEFAULT_BUDGET
 from modelserver import ChatReply, ModelServer, ToolCall, message_text
 from tests.worker.conftest import CountingBackend, Seed, TextSession
-from worker.agent import OpeningKind
+from worker.agent import OpeningKind, opening_for
 from worker.entrypoint import restore
 
 CLAIM = "Hi, my January claim for the broken phone screen was rejected and I want to know why"
@@ -172,3 +172,61 @@ async def test_restored_items_keep_their_log_ids(
                 if isinstance(item, llm.ChatMessage | llm.FunctionCall | llm.FunctionCallOutput)
                 and item.id in logged]
     assert restored == logged
+
+
+async def test_an_opening_asked_for_before_the_session_starts_is_the_one_it_speaks(
+        seed: Seed, store: ConversationStore, text_session: TextSession,
+        model_server: ModelServer) -> None:
+    await seed("c-early", [*chat_about_the_claim(), switch_to_voice()])
+    agent, _ = await restore(store, "c-early", DEFAULT_BUDGET)
+    model_server.script_chat(ChatReply("I see you were asking about your January claim."))
+
+    async with text_session("c-early") as session:
+        assert session.llm is not None and isinstance(session.llm, llm.LLM)
+        agent.ask_for_opening(session.llm)
+        await model_server.wait_for_requests("/chat/completions")
+        run = await session.start(agent, capture_run=True)
+
+    said = run.expect.contains_message(role="assistant").event().item.text_content
+    assert said == "I see you were asking about your January claim."
+    assert len(model_server.chat_requests) == 1
+
+
+async def test_a_prefetched_opening_asks_for_tools_as_any_reply_does(
+        seed: Seed, store: ConversationStore, text_session: TextSession,
+        model_server: ModelServer, backend: CountingBackend) -> None:
+    await seed("c-early-tool", [*chat_about_the_claim(), switch_to_voice()])
+    agent, _ = await restore(store, "c-early-tool", DEFAULT_BUDGET)
+    model_server.script_chat(
+        ChatReply(tool_calls=[ToolCall("quote_price", {"plan": "plus", "months": 12})]),
+        ChatReply("The yearly plus plan is what you asked about."))
+
+    async with text_session("c-early-tool") as session:
+        assert session.llm is not None and isinstance(session.llm, llm.LLM)
+        agent.ask_for_opening(session.llm)
+        run = await session.start(agent, capture_run=True)
+
+    run.expect.contains_function_call(name="quote_price")
+    said = run.expect.contains_message(role="assistant").event().item.text_content
+    assert said == "The yearly plus plan is what you asked about."
+    assert backend.calls == [("quote_price", {"plan": "plus", "months": 12})]
+
+
+async def test_a_prefetched_opening_for_another_context_is_dropped_unspoken(
+        seed: Seed, store: ConversationStore, text_session: TextSession,
+        model_server: ModelServer) -> None:
+    await seed("c-early-stale", [*chat_about_the_claim(), switch_to_voice()])
+    agent, _ = await restore(store, "c-early-stale", DEFAULT_BUDGET)
+    model_server.script_chat(ChatReply("Words for a context the session never asks for."),
+                             ChatReply("Hello, how can I help?"))
+
+    async with text_session("c-early-stale") as session:
+        assert session.llm is not None and isinstance(session.llm, llm.LLM)
+        agent.ask_for_opening(session.llm)
+        await model_server.wait_for_requests("/chat/completions")
+        agent.opening = opening_for(OpeningKind.GREET)
+        run = await session.start(agent, capture_run=True)
+
+    said = run.expect.contains_message(role="assistant").event().item.text_content
+    assert said == "Hello, how can I help?"
+    assert len(model_server.chat_requests) == 2
