@@ -147,7 +147,7 @@ class BatonAgent(Agent):
         self.scribe: Scribe | None = None
         self._prefetched: PrefetchedReply | None = None
 
-    def ask_for_opening(self, model: llm.LLM[Any]) -> None:
+    def ask_for_opening(self, model: llm.LLM[Any]) -> PrefetchedReply:
         """Ask `model` for the opening now, before the session starts and asks for it itself,
         with the context the session will send: the instructions, the history, then the
         opening's instructions."""
@@ -155,6 +155,7 @@ class BatonAgent(Agent):
         chat_ctx.items.insert(0, llm.ChatMessage(role="system", content=[INSTRUCTIONS]))
         chat_ctx.add_message(role="system", content=[self.opening.instructions])
         self._prefetched = PrefetchedReply(model, chat_ctx, llm.ToolContext(self.tools).flatten())
+        return self._prefetched
 
     async def drop_prefetched_opening(self) -> None:
         prefetched, self._prefetched = self._prefetched, None

@@ -5,15 +5,17 @@ side: it starts connecting to the room first, restores the history from Redis me
 starts the session as soon as the history is in, before the room is connected and before the
 visitor's audio path is up. The agent's opening is asked of the model the moment the history is
 in, before the session that will speak it has started (`worker.prefetch`); its words, then the
-first sentence's speech, are generated while the room connects, held by the agent until the visitor can hear it
-(`worker.audiopath`), and played the moment they can. The agent's track is published as soon as
-the room is connected, while the agent waits for the visitor. Before the visitor is linked, the
-opening is checked against the log: one the conversation has moved past is replaced unheard.
+first sentence's speech, are generated while the room connects, held by the agent until the
+visitor can hear it (`worker.audiopath`), and played the moment they can. The agent's track is
+published as soon as the room is connected, while the agent waits for the visitor. Before the
+visitor is linked, the opening is checked against the log: one the conversation has moved past
+is replaced unheard.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -55,6 +57,9 @@ logger = logging.getLogger("baton.worker")
 
 RECENT_EVENTS = 64
 """Newest log events read to tell a fresh switch from a call already in progress."""
+
+OPENING_HEAD_START = 0.25
+"""Seconds the session waits, at most, for the opening's request to be built and sent first."""
 
 LINKED_BY_BATON = [rtc.ParticipantKind.PARTICIPANT_KIND_EGRESS]
 """The participant kinds the room input links by itself: only one that never appears in a
@@ -167,8 +172,13 @@ async def entrypoint(ctx: JobContext) -> None:
     if isinstance(models["llm"], llm.LLM):
         # With a hosted model's latency, asking for the opening is the first words' longest
         # step: it starts now, while the session and the room are still starting.
-        agent.ask_for_opening(models["llm"])
+        opening = agent.ask_for_opening(models["llm"])
         ctx.add_shutdown_callback(agent.drop_prefetched_opening)
+        # Building the request is CPU work, and starting the session is more: done side by
+        # side on one loop, the request would wait for the session, and it matters more.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(OPENING_HEAD_START):
+                await opening.on_its_way()
     metrics.HISTORY_RESTORE_SECONDS.observe(restore_seconds)
     logger.info("history restored", extra={"opening": agent.opening.kind.value,
                                             "restore_ms": round(restore_seconds * 1000, 2)})

@@ -10,6 +10,7 @@ import openai as openai_sdk
 from livekit.agents import TurnHandlingOptions, vad
 from livekit.plugins import openai
 
+from worker.prefetch import announce_request
 from worker.settings import ModelSettings, WorkerSettings
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -44,7 +45,8 @@ def model_client(api_key: str, base_url: str) -> openai_sdk.AsyncClient:
     """One HTTP client for the three models, configured as each plugin configures its own.
 
     Shared, it builds one TLS context per process instead of three, and the speech of the first
-    words goes out on the connection the LLM's prewarm already opened to the same host.
+    words goes out on the connection the LLM's prewarm already opened to the same host. It tells
+    a prefetched opening when its request is on its way (`worker.prefetch`).
     """
     return openai_sdk.AsyncClient(
         api_key=api_key, base_url=base_url, max_retries=0,
@@ -52,7 +54,8 @@ def model_client(api_key: str, base_url: str) -> openai_sdk.AsyncClient:
             timeout=httpx2.Timeout(connect=15.0, read=5.0, write=5.0, pool=5.0),
             follow_redirects=True,
             limits=httpx2.Limits(max_connections=50, max_keepalive_connections=50,
-                                 keepalive_expiry=120)))
+                                 keepalive_expiry=120),
+            event_hooks={"request": [announce_request]}))
 
 
 def language_model(settings: ModelSettings) -> openai.LLM:

@@ -2,13 +2,31 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from contextvars import ContextVar
 from typing import Any
 
+import httpx2
 from livekit.agents import ModelSettings, llm
 from livekit.agents.utils import is_given
 
 logger = logging.getLogger("baton.worker")
+
+_asking: ContextVar[asyncio.Event | None] = ContextVar("baton_prefetch_asking", default=None)
+
+
+async def announce_request(request: httpx2.Request) -> None:
+    """An httpx request hook for the models' client: a request made by a prefetch's stream
+    tells the prefetch once it has been sent (built, connected and written)."""
+    if (on_its_way := _asking.get()) is None:
+        return
+
+    async def trace(event: str, _info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            on_its_way.set()
+
+    request.extensions["trace"] = trace
 
 
 def _request_of(chat_ctx: llm.ChatContext, tools: list[llm.Tool]) -> tuple[object, ...]:
@@ -33,8 +51,20 @@ class PrefetchedReply:
 
     def __init__(self, model: llm.LLM[Any], chat_ctx: llm.ChatContext,
                  tools: list[llm.Tool]) -> None:
-        self._request = _request_of(chat_ctx, tools)
-        self._stream: llm.LLMStream | None = model.chat(chat_ctx=chat_ctx, tools=tools)
+        self._chat_ctx = chat_ctx
+        self._tools = tools
+        self._on_its_way = asyncio.Event()
+        # The stream's task starts here and keeps this context: its request hook finds the event.
+        asking = _asking.set(self._on_its_way)
+        try:
+            self._stream: llm.LLMStream | None = model.chat(chat_ctx=chat_ctx, tools=tools)
+        finally:
+            _asking.reset(asking)
+
+    async def on_its_way(self) -> None:
+        """Return once the request has been sent (by a client with `announce_request` as a
+        request hook; with another client, never)."""
+        await self._on_its_way.wait()
 
     async def claim(self, chat_ctx: llm.ChatContext, tools: list[llm.Tool],
                     model_settings: ModelSettings) -> llm.LLMStream | None:
@@ -43,7 +73,8 @@ class PrefetchedReply:
         stream, self._stream = self._stream, None
         if stream is None:
             return None
-        if is_given(model_settings.tool_choice) or _request_of(chat_ctx, tools) != self._request:
+        if is_given(model_settings.tool_choice) or (
+                _request_of(chat_ctx, tools) != _request_of(self._chat_ctx, self._tools)):
             logger.warning("the session asked for a different opening than the one prefetched; "
                            "asking the model again")
             await stream.aclose()
@@ -55,5 +86,3 @@ class PrefetchedReply:
         stream, self._stream = self._stream, None
         if stream is not None:
             await stream.aclose()
-
-
