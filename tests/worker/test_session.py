@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from livekit.agents import llm
+import pytest
+from livekit.agents import AgentSession, APIConnectionError, ErrorEvent, llm
+from livekit.plugins import openai
 
 from conversation import (
     Channel,
@@ -16,6 +18,7 @@ from conversation import (
     ToolResultEvent,
 )
 from conversation.history import DEFAULT_BUDGET
+from deploy.processes import free_port
 from modelserver import ChatReply, ModelServer, ToolCall, message_text
 from tests.worker.conftest import CountingBackend, Seed, TextSession
 from worker.agent import OpeningKind, opening_for
@@ -230,3 +233,19 @@ async def test_a_prefetched_opening_for_another_context_is_dropped_unspoken(
     said = run.expect.contains_message(role="assistant").event().item.text_content
     assert said == "Hello, how can I help?"
     assert len(model_server.chat_requests) == 2
+
+
+async def test_a_prefetched_opening_the_model_fails_fails_as_the_sessions_own_request_would(
+        seed: Seed, store: ConversationStore) -> None:
+    await seed("c-early-down", [*chat_about_the_claim(), switch_to_voice()])
+    agent, _ = await restore(store, "c-early-down", DEFAULT_BUDGET)
+    reported: list[ErrorEvent] = []
+
+    async with openai.LLM(base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="test") as down, \
+            AgentSession[None](llm=down) as session:
+        session.on("error", reported.append)
+        agent.ask_for_opening(down)
+        with pytest.raises(APIConnectionError):
+            await session.start(agent, capture_run=True)
+
+    assert [event.error.recoverable for event in reported] == [True, True, True, False]
