@@ -33,7 +33,7 @@ def _request_of(chat_ctx: llm.ChatContext, tools: list[llm.Tool]) -> tuple[objec
     """What the model is sent for a context and tools, in the provider's own terms: two
     contexts the model cannot tell apart get the same reply."""
     messages, _extra = chat_ctx.to_provider_format(format="openai")
-    return (messages, sorted(tool.id for tool in llm.ToolContext(tools).flatten()))
+    return (messages, sorted(tool.id for tool in tools))
 
 
 class PrefetchedReply:

@@ -347,6 +347,12 @@ async def test_the_publisher_learns_when_its_track_is_first_subscribed(
             assert await asyncio.wait_for(subscribed, WAIT) == publication.sid
 
 
+async def publisher_transport_states(client: rtc.Room) -> list[int]:
+    stats = await client.get_rtc_stats()
+    return [s.transport.transport.dtls_state for s in stats.publisher_stats
+            if s.WhichOneof("stats") == "transport"]
+
+
 async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
     devserver: DevServer, room: str
 ) -> None:
@@ -359,9 +365,7 @@ async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
         asking: list[asyncio.Task[None]] = []
 
         async def ask_for_the_transport() -> None:
-            stats = await alice.get_rtc_stats()
-            settle(transport_then, [s.transport.transport.dtls_state for s in stats.publisher_stats
-                                    if s.WhichOneof("stats") == "transport"])
+            settle(transport_then, await publisher_transport_states(alice))
 
         alice.on("local_track_subscribed",
                  lambda _track: asking.append(asyncio.create_task(ask_for_the_transport())))
@@ -371,12 +375,6 @@ async def test_a_track_is_subscribed_only_once_its_publisher_can_send_media(
 
         assert states and all(state == DtlsTransportState.DTLS_TRANSPORT_CONNECTED
                               for state in states)
-
-
-async def publisher_transport_states(client: rtc.Room) -> list[int]:
-    stats = await client.get_rtc_stats()
-    return [s.transport.transport.dtls_state for s in stats.publisher_stats
-            if s.WhichOneof("stats") == "transport"]
 
 
 async def test_a_publisher_connection_is_up_when_joined_before_any_track(

@@ -21,8 +21,9 @@ from conversation.history import DEFAULT_BUDGET
 from deploy.processes import free_port
 from modelserver import ChatReply, ModelServer, ToolCall, message_text
 from tests.worker.conftest import CountingBackend, Seed, TextSession
-from worker.agent import OpeningKind, opening_for
+from worker.agent import BatonAgent, OpeningKind, opening_for
 from worker.entrypoint import restore
+from worker.tools import CallData
 
 CLAIM = "Hi, my January claim for the broken phone screen was rejected and I want to know why"
 
@@ -177,6 +178,12 @@ async def test_restored_items_keep_their_log_ids(
     assert restored == logged
 
 
+def ask_early(agent: BatonAgent, session: AgentSession[CallData]) -> None:
+    """Ask the session's model for the agent's opening before the session starts."""
+    assert session.llm is not None and isinstance(session.llm, llm.LLM)
+    agent.ask_for_opening(session.llm)
+
+
 async def test_an_opening_asked_for_before_the_session_starts_is_the_one_it_speaks(
         seed: Seed, store: ConversationStore, text_session: TextSession,
         model_server: ModelServer) -> None:
@@ -185,8 +192,7 @@ async def test_an_opening_asked_for_before_the_session_starts_is_the_one_it_spea
     model_server.script_chat(ChatReply("I see you were asking about your January claim."))
 
     async with text_session("c-early") as session:
-        assert session.llm is not None and isinstance(session.llm, llm.LLM)
-        agent.ask_for_opening(session.llm)
+        ask_early(agent, session)
         await model_server.wait_for_requests("/chat/completions")
         run = await session.start(agent, capture_run=True)
 
@@ -205,8 +211,7 @@ async def test_a_prefetched_opening_asks_for_tools_as_any_reply_does(
         ChatReply("The yearly plus plan is what you asked about."))
 
     async with text_session("c-early-tool") as session:
-        assert session.llm is not None and isinstance(session.llm, llm.LLM)
-        agent.ask_for_opening(session.llm)
+        ask_early(agent, session)
         run = await session.start(agent, capture_run=True)
 
     run.expect.contains_function_call(name="quote_price")
@@ -224,8 +229,7 @@ async def test_a_prefetched_opening_for_another_context_is_dropped_unspoken(
                              ChatReply("Hello, how can I help?"))
 
     async with text_session("c-early-stale") as session:
-        assert session.llm is not None and isinstance(session.llm, llm.LLM)
-        agent.ask_for_opening(session.llm)
+        ask_early(agent, session)
         await model_server.wait_for_requests("/chat/completions")
         agent.opening = opening_for(OpeningKind.GREET)
         run = await session.start(agent, capture_run=True)
